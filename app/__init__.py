@@ -1,0 +1,1 @@
+"""RealisticHands Live: real-time stereo hand capture (capture, detection, reconstruction, texture, viewer)."""

@@ -1,0 +1,1 @@
+"""Hand models, the HandNet, data sets, training and evaluation."""
