@@ -1,0 +1,131 @@
+"""Offscreen renderer of meshes given in the OpenCV camera frame (metres) through a pinhole K.
+
+Returns colour (H, W, 3) uint8 RGB, depth (H, W) float32 metres (0 = background) and a part-label image
+(H, W) int16 (-1 = background) from a second flat pass, for keypoint visibility tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.geometry.gl import CV_TO_GL
+from app.offscreen import use_offscreen_platform
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """rgb: (H, W, 3) uint8; depth_m: (H, W) float32 metres along z, 0 where empty; parts: (H, W) int16 part
+    label of the visible surface, -1 where empty."""
+
+    rgb: np.ndarray
+    depth_m: np.ndarray
+    parts: np.ndarray
+
+
+@dataclass(frozen=True)
+class SceneMesh:
+    """verts_m: (V, 3) float32, metres, OpenCV camera frame; faces (F, 3) int64; vertex_rgb (V, 3) float32
+    in [0, 1]; face_part: (F,) int part label per face (>= 0) or None."""
+
+    verts_m: np.ndarray
+    faces: np.ndarray
+    vertex_rgb: np.ndarray
+    face_part: np.ndarray | None = None
+
+
+class OffscreenRenderer:
+    """One pyrender OffscreenRenderer reused across frames of the same size."""
+
+    def __init__(self, width: int, height: int):
+        use_offscreen_platform()
+        import pyrender
+
+        self._pr = pyrender
+        self.size_wh = (width, height)
+        self._renderer = pyrender.OffscreenRenderer(width, height)
+
+    def close(self) -> None:
+        self._renderer.delete()
+
+    def _camera(self, scene, K: np.ndarray) -> None:
+        cam = self._pr.IntrinsicsCamera(K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5, znear=0.01, zfar=20.0)
+        scene.add(cam, pose=CV_TO_GL)
+
+    def _lights(self, scene, light_dirs_cam: np.ndarray, intensities: np.ndarray) -> None:
+        for d, inten in zip(light_dirs_cam, intensities):
+            z = -np.asarray(d, float) / np.linalg.norm(d)  # GL lights shine along their -z axis
+            x = np.cross([0.0, 1.0, 0.3], z)
+            x /= np.linalg.norm(x)
+            pose = np.eye(4)
+            pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
+            scene.add(self._pr.DirectionalLight(intensity=float(inten)), pose=CV_TO_GL @ pose)
+
+    def render(self, meshes: list[SceneMesh], K: np.ndarray, background: np.ndarray | None = None,
+               light_dirs_cam: np.ndarray | None = None, light_intensity: np.ndarray | None = None,
+               ambient: float = 0.35, with_parts: bool = False) -> RenderedView:
+        """Render shaded meshes; lights given as directions of travel in the OpenCV camera frame."""
+        import trimesh
+
+        pr = self._pr
+        scene = pr.Scene(bg_color=[0, 0, 0, 0], ambient_light=[ambient] * 3)
+        for m in meshes:
+            tm = trimesh.Trimesh(m.verts_m, m.faces, vertex_colors=(m.vertex_rgb * 255).astype(np.uint8),
+                                 process=False)
+            skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.6,
+                                                baseColorFactor=[1.0, 1.0, 1.0, 1.0])
+            scene.add(pr.Mesh.from_trimesh(tm, material=skin, smooth=True))
+        self._camera(scene, K)
+        if light_dirs_cam is None:
+            light_dirs_cam = np.array([[0.2, 0.4, 1.0]])
+        if light_intensity is None:
+            light_intensity = np.full(len(light_dirs_cam), 3.0)
+        self._lights(scene, light_dirs_cam, light_intensity)
+        flags = pr.RenderFlags.RGBA
+        rgba, depth = self._renderer.render(scene, flags=flags)
+        rgb = _composite(rgba, background)
+        parts = self._render_parts(meshes, K) if with_parts else np.full(depth.shape, -1, np.int16)
+        return RenderedView(rgb=rgb, depth_m=depth.astype(np.float32), parts=parts)
+
+    def _render_parts(self, meshes: list[SceneMesh], K: np.ndarray) -> np.ndarray:
+        """Flat pass: each part its own node, colour-coded; returns (H, W) int16 labels."""
+        pr = self._pr
+        scene = pr.Scene(bg_color=[0, 0, 0, 0])
+        colours = {}
+        for m in meshes:
+            if m.face_part is None:
+                continue
+            for label in np.unique(m.face_part):
+                sel = m.face_part == label
+                node = scene.add(_part_mesh(pr, m, sel))
+                colours[node] = _label_colour(int(label))
+        self._camera(scene, K)
+        seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=colours)
+        return _decode_labels(seg)
+
+
+def _part_mesh(pr, m: SceneMesh, sel: np.ndarray):
+    import trimesh
+
+    tm = trimesh.Trimesh(m.verts_m, m.faces[sel], process=False)
+    return pr.Mesh.from_trimesh(tm, smooth=False)
+
+
+def _label_colour(label: int) -> np.ndarray:
+    """Encode label + 1 in the red and green channels (0 = background)."""
+    code = label + 1
+    return np.array([code % 256, code // 256, 0], dtype=np.uint8)
+
+
+def _decode_labels(seg: np.ndarray) -> np.ndarray:
+    code = seg[..., 0].astype(np.int32) + 256 * seg[..., 1].astype(np.int32)
+    return (code - 1).astype(np.int16)
+
+
+def _composite(rgba: np.ndarray, background: np.ndarray | None) -> np.ndarray:
+    """Alpha-composite the render over a background image (H, W, 3) uint8 (grey when None)."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0
+    bg = np.full(rgba.shape[:2] + (3,), 90, np.uint8) if background is None else background
+    out = rgba[..., :3].astype(np.float32) * alpha + bg.astype(np.float32) * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,21 @@
+"""Rendering: differentiable soft silhouettes (refinement) and a hard z-buffer rasterizer (texture)."""
+
+from app.render._soft_pairs import PairLimitError
+from app.render.soft_raster import (
+    SoftPairFragments,
+    SoftRasterConfig,
+    SoftRasterizer,
+    SoftSilhouetteRenderer,
+    SoftSilhouetteShader,
+    build_soft_silhouette_renderer,
+)
+
+__all__ = [
+    "PairLimitError",
+    "SoftPairFragments",
+    "SoftRasterConfig",
+    "SoftRasterizer",
+    "SoftSilhouetteRenderer",
+    "SoftSilhouetteShader",
+    "build_soft_silhouette_renderer",
+]

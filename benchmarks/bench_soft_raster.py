@@ -1,0 +1,151 @@
+"""Soft silhouette renderer speed: ms per forward + backward of the silhouette MSE loss.
+
+Usage: .venv/bin/python benchmarks/bench_soft_raster.py [--json out.json] [--compile off|on|both]
+
+Scene: an icosphere (subdivisions 3: 642 vertices, 1280 faces; a MANO hand has 778 / 1538) of radius
+--radius-m (default 0.1 m, i.e. hand length across) at 0.4 m in front of a pinhole camera with f = 1.5 W,
+so it spans 75 % of the crop width. Stereo = a batch of two views (the second sees the sphere shifted 5 mm).
+The loss is mean((S - S_target)^2), S_target the silhouette of the sphere shifted by 1 cm.
+Baseline: a dense pixels x faces evaluation of the same formula at 112^2 (one view), timed side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import trimesh
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.render import SoftRasterConfig, build_soft_silhouette_renderer  # noqa: E402
+
+
+def make_scene(size: int, n_views: int, radius_m: float, dtype=torch.float32):
+    """Returns verts (B, V, 3) metres camera frame, faces (F, 3) int64, K (B, 3, 3), target (B, H, W)."""
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    verts = torch.as_tensor(sphere.vertices, dtype=dtype) * radius_m
+    faces = torch.as_tensor(sphere.faces, dtype=torch.int64)
+    shifts = torch.tensor([[0.0, 0.0, 0.4], [0.005, 0.0, 0.4]], dtype=dtype)[:n_views]
+    verts = verts[None] + shifts[:, None, :]
+    f = 1.5 * size
+    c = (size - 1) / 2.0
+    K = torch.tensor([[f, 0.0, c], [0.0, f, c], [0.0, 0.0, 1.0]], dtype=dtype).expand(n_views, 3, 3)
+    return verts, faces, K.contiguous()
+
+
+def dense_silhouette(verts, faces, K, cfg: SoftRasterConfig):
+    """Baseline: every pixel x face pair, one edge at a time ((B, H*W, F) tensors), truncated like the renderer."""
+    height, width = cfg.image_size
+    z = verts[..., 2]
+    uv = torch.stack(
+        (K[:, 0, 0, None] * verts[..., 0] / z + K[:, 0, 2, None], K[:, 1, 1, None] * verts[..., 1] / z + K[:, 1, 2, None]),
+        -1,
+    )
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    px = xs.reshape(1, -1, 1).to(verts.dtype)
+    py = ys.reshape(1, -1, 1).to(verts.dtype)
+    tri = uv[:, faces]  # (B, F, 3, 2)
+    d2 = None
+    crosses = []
+    for k in range(3):
+        a, b = tri[:, None, :, k], tri[:, None, :, (k + 1) % 3]
+        ex, ey = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
+        wx, wy = px - a[..., 0], py - a[..., 1]
+        t = ((wx * ex + wy * ey) / (ex * ex + ey * ey)).clamp(0.0, 1.0)
+        dk = (wx - t * ex) ** 2 + (wy - t * ey) ** 2
+        d2 = dk if d2 is None else torch.minimum(d2, dk)
+        crosses.append(ex * wy - ey * wx)
+    inside = ((crosses[0] > 0) & (crosses[1] > 0) & (crosses[2] > 0)) | (
+        (crosses[0] < 0) & (crosses[1] < 0) & (crosses[2] < 0)
+    )
+    x = torch.where(inside, d2, -d2) / cfg.sigma_px2
+    log_miss = torch.where(inside | (d2 <= cfg.blur_radius2_px2), -torch.nn.functional.softplus(x), 0.0)
+    return (-torch.expm1(log_miss.sum(-1))).reshape(-1, height, width)
+
+
+def time_iterations(render, verts, faces, K, target, runs: int, warmup: int):
+    """Median and p95 ms of forward + backward of mean((S - target)^2) w.r.t. a vertex offset."""
+    offset = torch.zeros_like(verts, requires_grad=True)
+    times = []
+    for i in range(warmup + runs):
+        t0 = time.perf_counter()
+        loss = ((render(verts + offset, faces, K) - target) ** 2).mean()
+        loss.backward()
+        dt = (time.perf_counter() - t0) * 1e3
+        offset.grad = None
+        if i >= warmup:
+            times.append(dt)
+    times.sort()
+    return {"median_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
+            "runs": runs}
+
+
+def bench_case(size, n_views, radius_m, compile_, runs, warmup):
+    cfg = SoftRasterConfig(image_size=(size, size), compile=compile_)
+    render = build_soft_silhouette_renderer(cfg)
+    verts, faces, K = make_scene(size, n_views, radius_m)
+    with torch.no_grad():
+        target = render(verts + torch.tensor([0.01, 0.0, 0.0]), faces, K)
+        frags = render.rasterizer(verts, faces, K)
+    t0 = time.perf_counter()
+    render(verts.requires_grad_(False) + 0, faces, K)  # first call: includes compiling when enabled
+    first_ms = (time.perf_counter() - t0) * 1e3
+    res = time_iterations(render, verts, faces, K, target, runs, warmup)
+    res.update(size=size, views=n_views, compile=compile_, first_call_ms=first_ms,
+               candidate_pairs=frags.n_candidate_pairs, kept_pairs=int(frags.pixel_index.numel()))
+    return res
+
+
+def bench_dense(size, radius_m, runs):
+    cfg = SoftRasterConfig(image_size=(size, size))
+    verts, faces, K = make_scene(size, 1, radius_m)
+    with torch.no_grad():
+        target = dense_silhouette(verts + torch.tensor([0.01, 0.0, 0.0]), faces, K, cfg)
+    res = time_iterations(lambda v, f, k: dense_silhouette(v, f, k, cfg), verts, faces, K, target, runs, 1)
+    res.update(size=size, views=1, compile=False, impl="dense")
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="write the results to this file")
+    ap.add_argument("--compile", choices=("off", "on", "both"), default="both")
+    ap.add_argument("--radius-m", type=float, default=0.1)
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--dense-runs", type=int, default=5, help="0 skips the dense baseline")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    results = []
+    for compile_ in modes:
+        for size in (112, 224):
+            for n_views in (1, 2):
+                r = bench_case(size, n_views, args.radius_m, compile_, args.runs, args.warmup)
+                r["impl"] = "sparse"
+                results.append(r)
+                print(f"sparse compile={compile_!s:5} {size}^2 views={n_views}: median {r['median_ms']:.2f} ms, "
+                      f"p95 {r['p95_ms']:.2f} ms, pairs {r['candidate_pairs']} -> {r['kept_pairs']}, "
+                      f"first call {r['first_call_ms']:.0f} ms", flush=True)
+    if args.dense_runs > 0:
+        dense = bench_dense(112, args.radius_m, args.dense_runs)
+        results.append(dense)
+        base = next(r for r in results if r["impl"] == "sparse" and r["size"] == 112 and r["views"] == 1
+                    and not r["compile"])
+        print(f"dense 112^2 views=1: median {dense['median_ms']:.1f} ms, p95 {dense['p95_ms']:.1f} ms "
+              f"({dense['median_ms'] / base['median_ms']:.0f}x the eager sparse renderer)")
+    out = {"threads": args.threads, "radius_m": args.radius_m, "torch": torch.__version__, "results": results}
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

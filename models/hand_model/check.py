@@ -1,0 +1,168 @@
+"""Does MediaPipe, which nobody here wrote, see the open model as a hand?
+
+Renders the model with a skin tone in random plausible poses and views (palm, back, egocentric; fixed seed),
+runs MediaPipe Hands on each render and compares its 21 keypoints with the model's own projected keypoints.
+
+Definitions (issue 2): a keypoint is visible when it projects inside the image and the rendered surface at its
+pixel belongs to its own finger or the palm (part-label pass). ``mediapipe_detection_rate`` is over renders with
+>= 70 % of keypoints visible, ``_all`` over all renders; ``mediapipe_median_kp_error`` is the median over
+detected renders of the mean 2D keypoint distance divided by the diagonal of the keypoints' bounding box.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from app.geometry.camera import project
+from models.hand_model.anatomy import FINGER_FIRST_JOINT, TIP_NAMES
+from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
+from models.synth.appearance import random_background, skin_vertex_colours
+from models.synth.views import VIEW_KINDS, sample_view
+
+# Part label (index into TIP_NAMES, -1 palm) owning each MediaPipe keypoint.
+KEYPOINT_PART = np.array([-1] + [k for k in range(5) for _ in range(4)])
+
+
+@dataclass(frozen=True)
+class CheckSample:
+    """One render: keypoints_px (21, 2) float, MediaPipe order; visible (21,) bool; kind: view kind."""
+
+    rgb: np.ndarray
+    keypoints_px: np.ndarray
+    visible: np.ndarray
+    kind: str
+
+
+@dataclass(frozen=True)
+class PosedHand:
+    """verts_m (V, 3) and keypoints_m (21, 3) in the OpenCV camera frame; faces (F, 3)."""
+
+    verts_m: np.ndarray
+    keypoints_m: np.ndarray
+    faces: np.ndarray
+
+
+def face_parts(vertex_part: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F,) render label per face: 0 palm, 1 + finger index (TIP_NAMES order) for fingers; the label of
+    most of its vertices (the first vertex's on a three-way tie)."""
+    lab = vertex_part[faces] + 1
+    same12 = lab[:, 1] == lab[:, 2]
+    return np.where(same12, lab[:, 1], lab[:, 0])
+
+
+def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> tuple[PosedHand, str]:
+    """A random plausible pose, shape and view of the model, placed in front of the camera."""
+    angles = sample_angles(rng, 1)
+    hand_pose = angles_to_axis_angle(angles, data["joint_frames"])[0]
+    view = sample_view(rng, kind)
+    from scipy.spatial.transform import Rotation
+
+    glob = Rotation.from_matrix(view.R_cam_model).as_rotvec()
+    pose = torch.tensor(np.concatenate([glob, hand_pose])[None], dtype=torch.float32)
+    shape = torch.tensor(rng.normal(0, 1, (1, 10)), dtype=torch.float32)
+    out = model(pose, shape)
+    verts = out.verts_m[0].detach().numpy()
+    offset = np.array([0.0, 0.0, view.distance_m]) - verts.mean(0)
+    offset[:2] += rng.normal(0, 0.01, 2)
+    kps = out.keypoints_m[0].detach().numpy() + offset
+    return PosedHand(verts + offset, kps, model.faces.numpy()), view.kind
+
+
+def keypoint_visibility(kps_px: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(21,) bool: inside the image and the surface at the pixel is the keypoint's own finger or the palm.
+    labels: (H, W) render labels (-1 background, 0 palm, 1 + finger index)."""
+    h, w = labels.shape
+    px = np.round(kps_px).astype(int)
+    inside = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
+    seen = np.full(21, -1)
+    seen[inside] = labels[px[inside, 1], px[inside, 0]]
+    return inside & ((seen == KEYPOINT_PART + 1) | (seen == 0))
+
+
+class CheckRenderer:
+    """Renders posed hands with a random skin tone, lights and background for the MediaPipe check."""
+
+    def __init__(self, model, data: dict, size: int = 480, focal_px: float = 520.0):
+        from app.offscreen.renderer import OffscreenRenderer
+
+        self.model = model
+        self.data = data
+        self.size = size
+        self.K = np.array([[focal_px, 0, (size - 1) / 2], [0, focal_px, (size - 1) / 2], [0, 0, 1.0]])
+        self.renderer = OffscreenRenderer(size, size)
+        self.rest_verts = np.asarray(data["v_template"])
+        self.rest_joints = np.asarray(data["J_regressor"]) @ self.rest_verts
+        self.parts = face_parts(np.asarray(data["vertex_part"]), model.faces.numpy())
+
+    def sample(self, rng: np.random.Generator, kind: str | None = None) -> CheckSample:
+        from app.offscreen.renderer import SceneMesh
+
+        hand, kind = pose_hand(self.model, self.data, rng, kind)
+        colours = skin_vertex_colours(self.rest_verts, self.rest_joints, self.model.tip_vertex_ids.numpy(), rng)
+        mesh = SceneMesh(hand.verts_m.astype(np.float32), hand.faces, colours, self.parts)
+        lights = np.concatenate([[[0.0, 0.3, 1.0]], rng.normal(0, 1, (2, 3))]) * np.array([1, 1, 1])
+        lights[:, 2] = np.abs(lights[:, 2]) + 0.3
+        view = self.renderer.render([mesh], self.K, random_background(rng, self.size, self.size),
+                                    light_dirs_cam=lights, light_intensity=rng.uniform(1.0, 3.5, 3),
+                                    ambient=float(rng.uniform(0.25, 0.5)), with_parts=True)
+        kps_px = project(hand.keypoints_m.astype(np.float64), self.K)
+        return CheckSample(view.rgb, kps_px, keypoint_visibility(kps_px, view.parts), kind)
+
+    def close(self) -> None:
+        self.renderer.close()
+
+
+def mediapipe_keypoints(hands, rgb: np.ndarray) -> np.ndarray | None:
+    """(21, 2) pixel keypoints of the most confident hand MediaPipe finds, or None."""
+    res = hands.process(np.ascontiguousarray(rgb))
+    if not res.multi_hand_landmarks:
+        return None
+    h, w = rgb.shape[:2]
+    lm = res.multi_hand_landmarks[0].landmark
+    return np.array([[p.x * w, p.y * h] for p in lm])
+
+
+def normalised_error(pred_px: np.ndarray, true_px: np.ndarray) -> float:
+    """Mean 2D keypoint distance over the diagonal of the true keypoints' bounding box."""
+    diag = float(np.linalg.norm(true_px.max(0) - true_px.min(0)))
+    return float(np.linalg.norm(pred_px - true_px, axis=1).mean() / max(diag, 1e-6))
+
+
+def summarise(records: list[dict], n_verts: int, n_faces: int) -> dict:
+    """The check JSON from per-render records {visible_frac, detected, error, kind}."""
+    vis = [r for r in records if r["visible_frac"] >= 0.7]
+    errors = [r["error"] for r in records if r["detected"]]
+    rate = float(np.mean([r["detected"] for r in vis])) if vis else 0.0
+    return {
+        "vertices": n_verts, "faces": n_faces, "joints": 16, "keypoints": 21,
+        "renders": len(records), "renders_visible": len(vis),
+        "mediapipe_detection_rate": rate,
+        "mediapipe_detection_rate_all": float(np.mean([r["detected"] for r in records])),
+        "mediapipe_median_kp_error": float(np.median(errors)) if errors else float("nan"),
+        "per_kind": {k: float(np.mean([r["detected"] for r in vis if r["kind"] == k] or [np.nan]))
+                     for k in VIEW_KINDS},
+    }
+
+
+def run_check(model, data: dict, n: int = 120, seed: int = 0, keep_images: int = 0):
+    """Render n samples, run MediaPipe; returns (summary dict, list of kept CheckSamples)."""
+    import mediapipe as mp
+
+    rng = np.random.default_rng(seed)
+    rend = CheckRenderer(model, data)
+    records, kept = [], []
+    with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1, model_complexity=1,
+                                  min_detection_confidence=0.5) as hands:
+        for i in range(n):
+            s = rend.sample(rng, VIEW_KINDS[i % 3])
+            mp_px = mediapipe_keypoints(hands, s.rgb)
+            err = normalised_error(mp_px, s.keypoints_px) if mp_px is not None else float("nan")
+            records.append({"visible_frac": float(s.visible.mean()), "detected": mp_px is not None,
+                            "error": err, "kind": s.kind})
+            if len(kept) < keep_images:
+                kept.append((s, mp_px))
+    rend.close()
+    return summarise(records, model.num_verts, int(model.faces.shape[0])), kept
