@@ -19,17 +19,33 @@ def make_transform(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return T
 
 
-def make_stereo(K_left, dist_left, K_right, dist_right, R, T_m, size_wh, rectified=False,
-                name="custom", size_wh_right=None) -> StereoCalibration:
+def make_stereo(
+    K_left,
+    dist_left,
+    K_right,
+    dist_right,
+    R,
+    T_m,
+    size_wh,
+    rectified=False,
+    name="custom",
+    size_wh_right=None,
+) -> StereoCalibration:
     """A raw (or rectified) two-view rig. K: (3, 3) px; dist: (N,) OpenCV order; R: (3, 3); T_m: (3,) metres
     with ``X_right = R X_left + T_m``; size_wh: (width, height) px of the left (and by default right) view."""
     size_r = size_wh if size_wh_right is None else size_wh_right
-    left = CameraView(K=np.asarray(K_left, np.float64).reshape(3, 3).copy(),
-                      dist=np.asarray(dist_left, np.float64).ravel().copy(),
-                      T_cam_left=np.eye(4), size_wh=(int(size_wh[0]), int(size_wh[1])))
-    right = CameraView(K=np.asarray(K_right, np.float64).reshape(3, 3).copy(),
-                       dist=np.asarray(dist_right, np.float64).ravel().copy(),
-                       T_cam_left=make_transform(R, T_m), size_wh=(int(size_r[0]), int(size_r[1])))
+    left = CameraView(
+        K=np.asarray(K_left, np.float64).reshape(3, 3).copy(),
+        dist=np.asarray(dist_left, np.float64).ravel().copy(),
+        T_cam_left=np.eye(4),
+        size_wh=(int(size_wh[0]), int(size_wh[1])),
+    )
+    right = CameraView(
+        K=np.asarray(K_right, np.float64).reshape(3, 3).copy(),
+        dist=np.asarray(dist_right, np.float64).ravel().copy(),
+        T_cam_left=make_transform(R, T_m),
+        size_wh=(int(size_r[0]), int(size_r[1])),
+    )
     return StereoCalibration(left=left, right=right, rectified=rectified, name=name)
 
 

@@ -39,16 +39,20 @@ def read_blocks(path: Path) -> dict[str, np.ndarray]:
             blocks.setdefault(label, [])
         elif line:
             if label is None:
-                raise CalibrationError(f"{path}: line {lineno} has numbers before any 'name:' label; "
-                                       "fix the file (expected 'intrinsic:', 'distortion:', 'R:' or 'T:')")
+                raise CalibrationError(
+                    f"{path}: line {lineno} has numbers before any 'name:' label; "
+                    "fix the file (expected 'intrinsic:', 'distortion:', 'R:' or 'T:')"
+                )
             blocks[label].append(_row(line, path, lineno))
     return {k: _rectangular(v, k, path) for k, v in blocks.items()}
 
 
 def _read(path: Path) -> str:
     if not path.is_file():
-        raise CalibrationError(f"{path}: file not found; pass the handpose3d 'camera_parameters' folder "
-                               "(with c0.dat, c1.dat, rot_trans_c0.dat, rot_trans_c1.dat)")
+        raise CalibrationError(
+            f"{path}: file not found; pass the handpose3d 'camera_parameters' folder "
+            "(with c0.dat, c1.dat, rot_trans_c0.dat, rot_trans_c1.dat)"
+        )
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -59,7 +63,9 @@ def _row(line: str, path: Path, lineno: int) -> list[float]:
     try:
         row = [float(t) for t in line.split()]
     except ValueError as exc:
-        raise CalibrationError(f"{path}: line {lineno} {line[:40]!r} is not a row of numbers; fix it") from exc
+        raise CalibrationError(
+            f"{path}: line {lineno} {line[:40]!r} is not a row of numbers; fix it"
+        ) from exc
     if not all(math.isfinite(v) for v in row):
         raise CalibrationError(f"{path}: line {lineno} has a non-finite number; fix it")
     return row
@@ -76,8 +82,10 @@ def _block(blocks: dict, label: str, shape: tuple, path: Path) -> np.ndarray:
     if arr is None:
         raise CalibrationError(f"{path}: block '{label}:' is missing; the handpose3d files have one")
     if arr.size != int(np.prod(shape)):
-        raise CalibrationError(f"{path}: block '{label}:' must hold {int(np.prod(shape))} numbers {shape}, "
-                               f"got {arr.shape}; fix the file")
+        raise CalibrationError(
+            f"{path}: block '{label}:' must hold {int(np.prod(shape))} numbers {shape}, "
+            f"got {arr.shape}; fix the file"
+        )
     return arr.reshape(shape)
 
 
@@ -93,7 +101,9 @@ def read_camera(folder: Path, index: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return K, dist, R, _block(pose, "T", (3,), pose_path)
 
 
-def import_temugeb(folder: str | Path, unit: str = "cm", size_wh: tuple[int, int] = (720, 720)) -> StereoCalibration:
+def import_temugeb(
+    folder: str | Path, unit: str = "cm", size_wh: tuple[int, int] = (720, 720)
+) -> StereoCalibration:
     """The raw converging rig of a handpose3d ``camera_parameters`` folder; ``unit`` is the unit of T."""
     if unit not in UNIT_TO_M:
         raise CalibrationError(f"--unit {unit!r} is unknown; use one of {sorted(UNIT_TO_M)}")

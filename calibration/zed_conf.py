@@ -39,12 +39,15 @@ class ZedMode:
     fps_choices: tuple[int, ...]
 
 
-ZED_MODES: dict[str, ZedMode] = {m.name: m for m in (
-    ZedMode("HD2K", (2208, 1242), "2K", (15,)),
-    ZedMode("HD1080", (1920, 1080), "FHD", (30, 15)),
-    ZedMode("HD720", (1280, 720), "HD", (60, 30, 15)),
-    ZedMode("VGA", (672, 376), "VGA", (100, 60, 30, 15)),
-)}
+ZED_MODES: dict[str, ZedMode] = {
+    m.name: m
+    for m in (
+        ZedMode("HD2K", (2208, 1242), "2K", (15,)),
+        ZedMode("HD1080", (1920, 1080), "FHD", (30, 15)),
+        ZedMode("HD720", (1280, 720), "HD", (60, 30, 15)),
+        ZedMode("VGA", (672, 376), "VGA", (100, 60, 30, 15)),
+    )
+}
 
 DIST_KEYS = ("k1", "k2", "p1", "p2", "k3")
 
@@ -75,25 +78,32 @@ def parse_zed_conf(text: str, mode: ZedMode, origin: str = "<conf>") -> StereoCa
     try:
         parser.read_string(text, source=origin)
     except configparser.Error as exc:
-        raise CalibrationError(f"{origin}: not a valid ZED .conf (INI) file: {_one_line(exc)}; "
-                               "download it again from https://calib.stereolabs.com/?SN=<serial>") from exc
+        raise CalibrationError(
+            f"{origin}: not a valid ZED .conf (INI) file: {_one_line(exc)}; "
+            "download it again from https://calib.stereolabs.com/?SN=<serial>"
+        ) from exc
     K_l, d_l = _camera(parser, f"LEFT_CAM_{mode.conf_suffix}", origin)
     K_r, d_r = _camera(parser, f"RIGHT_CAM_{mode.conf_suffix}", origin)
     R, T_m = _stereo(parser, mode.conf_suffix, origin)
     serial = Path(origin).stem
-    return make_stereo(K_l, d_l, K_r, d_r, R, T_m, mode.size_wh, rectified=False,
-                       name=f"zed-{serial}-{mode.name}")
+    return make_stereo(
+        K_l, d_l, K_r, d_r, R, T_m, mode.size_wh, rectified=False, name=f"zed-{serial}-{mode.name}"
+    )
 
 
 def _read_text(p: Path) -> str:
     if not p.is_file():
-        raise CalibrationError(f"{p}: ZED calibration file not found; download SN<serial>.conf from "
-                               "https://calib.stereolabs.com/?SN=<serial> or copy it from /usr/local/zed/settings/")
+        raise CalibrationError(
+            f"{p}: ZED calibration file not found; download SN<serial>.conf from "
+            "https://calib.stereolabs.com/?SN=<serial> or copy it from /usr/local/zed/settings/"
+        )
     try:
         return p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CalibrationError(f"{p}: not a text .conf file ({exc.reason} at byte {exc.start}); "
-                               "download it again from https://calib.stereolabs.com/?SN=<serial>") from exc
+        raise CalibrationError(
+            f"{p}: not a text .conf file ({exc.reason} at byte {exc.start}); "
+            "download it again from https://calib.stereolabs.com/?SN=<serial>"
+        ) from exc
 
 
 def _one_line(exc: Exception) -> str:
@@ -105,9 +115,11 @@ def _section(parser: configparser.ConfigParser, name: str, origin: str):
     for section in parser.sections():
         if section.upper() == name:
             return parser[section]
-    raise CalibrationError(f"{origin}: section [{name}] is missing; this file has {parser.sections()[:12]}; "
-                           "use a complete factory file from https://calib.stereolabs.com/?SN=<serial> "
-                           "or choose a mode the file covers")
+    raise CalibrationError(
+        f"{origin}: section [{name}] is missing; this file has {parser.sections()[:12]}; "
+        "use a complete factory file from https://calib.stereolabs.com/?SN=<serial> "
+        "or choose a mode the file covers"
+    )
 
 
 def _number(section, key: str, origin: str, default: float | None = None) -> float:
@@ -115,17 +127,21 @@ def _number(section, key: str, origin: str, default: float | None = None) -> flo
     raw = section.get(key.lower())
     if raw is None:
         if default is None:
-            raise CalibrationError(f"{origin}: key '{key}' is missing in [{section.name}]; add it "
-                                   "(see docs/CAPTURE.md for the .conf format)")
+            raise CalibrationError(
+                f"{origin}: key '{key}' is missing in [{section.name}]; add it "
+                "(see docs/CAPTURE.md for the .conf format)"
+            )
         return default
     try:
         value = float(raw.strip())
     except ValueError as exc:
-        raise CalibrationError(f"{origin}: [{section.name}] {key} = {raw.strip()[:40]!r} is not a number; "
-                               "fix the value") from exc
+        raise CalibrationError(
+            f"{origin}: [{section.name}] {key} = {raw.strip()[:40]!r} is not a number; " "fix the value"
+        ) from exc
     if not math.isfinite(value):
-        raise CalibrationError(f"{origin}: [{section.name}] {key} = {raw.strip()[:40]!r} is not finite; "
-                               "fix the value")
+        raise CalibrationError(
+            f"{origin}: [{section.name}] {key} = {raw.strip()[:40]!r} is not finite; " "fix the value"
+        )
     return value
 
 
@@ -134,7 +150,9 @@ def _camera(parser, name: str, origin: str) -> tuple[np.ndarray, np.ndarray]:
     sec = _section(parser, name, origin)
     fx, fy, cx, cy = (_number(sec, k, origin) for k in ("fx", "fy", "cx", "cy"))
     if fx <= 0 or fy <= 0:
-        raise CalibrationError(f"{origin}: [{name}] fx, fy must be > 0 pixels, got {fx}, {fy}; fix the values")
+        raise CalibrationError(
+            f"{origin}: [{name}] fx, fy must be > 0 pixels, got {fx}, {fy}; fix the values"
+        )
     dist = np.array([_number(sec, k, origin, 0.0) for k in DIST_KEYS])
     return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]]), dist
 
@@ -147,8 +165,10 @@ def _stereo(parser, suffix: str, origin: str) -> tuple[np.ndarray, np.ndarray]:
         raise CalibrationError(f"{origin}: [STEREO] Baseline must be > 0 mm, got {baseline}; fix the value")
     rvec = np.array([_stereo_value(sec, k, suffix, origin, 0.0) for k in ("RX", "CV", "RZ")])
     if np.linalg.norm(rvec) > 0.5:
-        raise CalibrationError(f"{origin}: [STEREO] rotation (RX, CV, RZ)_{suffix} = {rvec.tolist()} rad is "
-                               "over 0.5 rad, not a ZED; check the values are radians")
+        raise CalibrationError(
+            f"{origin}: [STEREO] rotation (RX, CV, RZ)_{suffix} = {rvec.tolist()} rad is "
+            "over 0.5 rad, not a ZED; check the values are radians"
+        )
     R, _ = cv2.Rodrigues(rvec.reshape(3, 1))
     ty, tz = (_stereo_value(sec, k, suffix, origin, 0.0) for k in ("TY", "TZ"))
     return R, np.array([-baseline, ty, tz]) / 1000.0
@@ -160,6 +180,8 @@ def _stereo_value(sec, key: str, suffix: str, origin: str, default: float | None
         if name.lower() in sec:
             return _number(sec, name, origin)
     if default is None:
-        raise CalibrationError(f"{origin}: key '{key}' (or '{key}_{suffix}') is missing in [STEREO]; add it "
-                               "(see docs/CAPTURE.md for the .conf format)")
+        raise CalibrationError(
+            f"{origin}: key '{key}' (or '{key}_{suffix}') is missing in [STEREO]; add it "
+            "(see docs/CAPTURE.md for the .conf format)"
+        )
     return default

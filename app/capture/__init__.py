@@ -37,8 +37,10 @@ def open_source(uri: str | SourceURI) -> FrameSource:
     parsed = uri if isinstance(uri, SourceURI) else parse_uri(uri)
     factory = _REGISTRY.get(parsed.scheme)
     if factory is None:
-        raise CaptureError(f"source {parsed.text!r}: unknown scheme {parsed.scheme!r}; known schemes: "
-                           f"{', '.join(known_schemes())} (see docs/CAPTURE.md)")
+        raise CaptureError(
+            f"source {parsed.text!r}: unknown scheme {parsed.scheme!r}; known schemes: "
+            f"{', '.join(known_schemes())} (see docs/CAPTURE.md)"
+        )
     return factory(parsed)
 
 
@@ -72,9 +74,22 @@ def _zed(uri: SourceURI) -> FrameSource:
     return open_zed(uri)
 
 
-for _scheme, _factory in (("sbs", _sbs), ("zed-uvc", _zed_uvc), ("video", _video), ("recording", _recording),
-                          ("zed", _zed), ("svo", _zed)):
+for _scheme, _factory in (
+    ("sbs", _sbs),
+    ("zed-uvc", _zed_uvc),
+    ("video", _video),
+    ("recording", _recording),
+    ("zed", _zed),
+    ("svo", _zed),
+):
     register_source(_scheme, _factory)
 
-__all__ = ["CaptureError", "FrameSource", "SourceURI", "known_schemes", "open_source", "parse_uri",
-           "register_source"]
+__all__ = [
+    "CaptureError",
+    "FrameSource",
+    "SourceURI",
+    "known_schemes",
+    "open_source",
+    "parse_uri",
+    "register_source",
+]

@@ -2,7 +2,8 @@
 
 Timestamps (``StereoFrame.t_capture_ns``): live sources use ``time.monotonic_ns()`` at capture (the ZED SDK's
 image timestamp converted to the monotonic clock); file sources use the file's own clock: recordings their
-recorded monotonic ns, SVO files the image timestamp minus the first one, plain videos ``frame_id * 1e9 / fps``.
+recorded monotonic ns, SVO files the image timestamp minus the first one, plain videos
+``frame_id * 1e9 / fps``.
 """
 
 from __future__ import annotations

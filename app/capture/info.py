@@ -16,7 +16,7 @@ def source_info(uri: str, live_frames: int = 30) -> dict:
     """Open ``uri`` and read every frame of a file source (``live_frames`` of a live one).
 
     Returns {"frames": int or None (live), "fps": nominal, "width", "height": left view px,
-    "baseline_m", "rectified", "dropped_frames"}.
+    "baseline_m", "rectified", "dropped_frames", "warnings": [str] (e.g. a truncated recording tail)}.
     """
     with open_source(uri) as src:
         limit = live_frames if src.is_live else None
@@ -24,9 +24,16 @@ def source_info(uri: str, live_frames: int = 30) -> dict:
         while (limit is None or count < limit) and src.read() is not None:
             count += 1
         w, h = src.calibration.left.size_wh
-        return {"frames": None if src.is_live else count, "fps": src.nominal_fps, "width": w, "height": h,
-                "baseline_m": src.calibration.baseline_m, "rectified": src.calibration.rectified,
-                "dropped_frames": src.dropped_frames}
+        return {
+            "frames": None if src.is_live else count,
+            "fps": src.nominal_fps,
+            "width": w,
+            "height": h,
+            "baseline_m": src.calibration.baseline_m,
+            "rectified": src.calibration.rectified,
+            "dropped_frames": src.dropped_frames,
+            "warnings": list(getattr(src, "warnings", [])),
+        }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,13 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     info = sub.add_parser("info", help="read a source and report frames, fps, size, baseline")
     info.add_argument("source", help="source URI, e.g. sbs:FILE.mp4?conf=SN123.conf (see docs/CAPTURE.md)")
-    info.add_argument("--json", dest="json_path", default=None, help="also write the report to this JSON file")
+    info.add_argument(
+        "--json", dest="json_path", default=None, help="also write the report to this JSON file"
+    )
     info.add_argument("--live-frames", type=int, default=30, help="frames to read from a live source")
     rec = sub.add_parser("record", help="record a source into a recording directory")
     rec.add_argument("source")
     rec.add_argument("out_dir")
-    rec.add_argument("--codec", default="png", help="png (lossless, default), raw (lossless) or jpeg[:QUALITY]")
-    rec.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: until the end/Ctrl-C)")
+    rec.add_argument(
+        "--codec", default="png", help="png (lossless, default), raw (lossless) or jpeg[:QUALITY]"
+    )
+    rec.add_argument(
+        "--frames", type=int, default=0, help="stop after this many frames (0: until the end/Ctrl-C)"
+    )
     return p
 
 
@@ -63,8 +76,9 @@ def _info(args) -> int:
         try:
             Path(args.json_path).write_text(text + "\n")
         except OSError as exc:
-            raise CaptureError(f"--json {args.json_path}: cannot write ({exc.strerror}); choose a writable path") \
-                from exc
+            raise CaptureError(
+                f"--json {args.json_path}: cannot write ({exc.strerror}); choose a writable path"
+            ) from exc
     return 0
 
 

@@ -42,8 +42,10 @@ class LatestFrameThread:
             if img is None:
                 failures += 1
                 if failures >= self._max_failures:
-                    self._finish(f"{self.name}: {failures} reads in a row failed; check the cable and that "
-                                 "no other program uses the camera")
+                    self._finish(
+                        f"{self.name}: {failures} reads in a row failed; check the cable and that "
+                        "no other program uses the camera"
+                    )
                     return
                 time.sleep(0.005)
                 continue
@@ -72,8 +74,10 @@ class LatestFrameThread:
             if self._error:
                 raise CaptureError(self._error)
             if not ok:
-                raise CaptureError(f"{self.name}: no frame for {timeout_s:.1f} s; check the camera is connected "
-                                   "and not used by another program")
+                raise CaptureError(
+                    f"{self.name}: no frame for {timeout_s:.1f} s; check the camera is connected "
+                    "and not used by another program"
+                )
             raise CaptureError(f"{self.name}: reader stopped")
 
     def stop(self) -> None:

@@ -23,8 +23,10 @@ from calibration.errors import CalibrationError
 from calibration.rectify import Rectifier
 from calibration.zed_conf import ZedMode, mode_for_eye_size, read_zed_conf, zed_mode
 
-CONF_HINT = ("give ?conf=SN<serial>.conf: the factory file from https://calib.stereolabs.com/?SN=<serial> "
-             "(or /usr/local/zed/settings/ where the SDK was installed)")
+CONF_HINT = (
+    "give ?conf=SN<serial>.conf: the factory file from https://calib.stereolabs.com/?SN=<serial> "
+    "(or /usr/local/zed/settings/ where the SDK was installed)"
+)
 
 
 class VideoFile:
@@ -36,9 +38,14 @@ class VideoFile:
             raise CaptureError(f"source {origin!r}: video file {self.path} not found; check the path")
         self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
-            raise CaptureError(f"source {origin!r}: {self.path} is not a video OpenCV can decode; "
-                               "check the file or convert it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4)")
-        self.size_wh = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+            raise CaptureError(
+                f"source {origin!r}: {self.path} is not a video OpenCV can decode; "
+                "check the file or convert it (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4)"
+            )
+        self.size_wh = (
+            int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT))
         self.frames_total = count if count > 0 else None  # from the header; may be approximate
         fps = self._cap.get(cv2.CAP_PROP_FPS)
@@ -101,8 +108,10 @@ def split_sbs(img: np.ndarray, eye_wh: tuple[int, int], origin: str) -> tuple[np
     w, h = eye_wh
     if img.ndim != 3 or img.shape[:2] != (h, 2 * w):
         got = f"{img.shape[1]}x{img.shape[0]}" if img.ndim >= 2 else str(img.shape)
-        raise CaptureError(f"source {origin!r}: frame is {got} but the ZED mode needs {2 * w}x{h} side-by-side; "
-                           "pass the matching mode= (HD2K, HD1080, HD720, VGA) or check the camera/video")
+        raise CaptureError(
+            f"source {origin!r}: frame is {got} but the ZED mode needs {2 * w}x{h} side-by-side; "
+            "pass the matching mode= (HD2K, HD1080, HD720, VGA) or check the camera/video"
+        )
     return img[:, :w], img[:, w:]
 
 
@@ -110,8 +119,17 @@ class SbsSource(ClosingMixin):
     """Side-by-side ZED frames -> StereoFrame (RGB). ``calibration`` is the rectified rig when ``rectify``
     (default) and the raw factory rig otherwise; ``raw_calibration`` is always the raw one."""
 
-    def __init__(self, feed, raw: StereoCalibration, origin: str, *, rectify: bool = True, is_live: bool,
-                 fps: float, frames_total: int | None):
+    def __init__(
+        self,
+        feed,
+        raw: StereoCalibration,
+        origin: str,
+        *,
+        rectify: bool = True,
+        is_live: bool,
+        fps: float,
+        frames_total: int | None,
+    ):
         self._feed, self._origin = feed, origin
         self.raw_calibration = raw
         self._rectifier = _rectifier(raw, origin) if rectify else None
@@ -175,12 +193,21 @@ def open_sbs_file(uri: SourceURI) -> SbsSource:
         mode = _mode(uri, "HD720")
         if (w, h) != (2 * mode.size_wh[0], mode.size_wh[1]):
             video.close()
-            raise CaptureError(f"source {uri.text!r}: {video.path} is {w}x{h} but a side-by-side ZED {mode.name} "
-                               f"video is {2 * mode.size_wh[0]}x{mode.size_wh[1]}; record in a ZED mode "
-                               "(HD2K, HD1080, HD720, VGA) or pass the matching mode=")
+            raise CaptureError(
+                f"source {uri.text!r}: {video.path} is {w}x{h} but a side-by-side ZED {mode.name} "
+                f"video is {2 * mode.size_wh[0]}x{mode.size_wh[1]}; record in a ZED mode "
+                "(HD2K, HD1080, HD720, VGA) or pass the matching mode="
+            )
     raw = _load_conf(uri, mode)
-    return SbsSource(FileFeed(video, pacer), raw, uri.text, rectify=uri.flag("rectify", True), is_live=False,
-                     fps=video.fps, frames_total=video.frames_total)
+    return SbsSource(
+        FileFeed(video, pacer),
+        raw,
+        uri.text,
+        rectify=uri.flag("rectify", True),
+        is_live=False,
+        fps=video.fps,
+        frames_total=video.frames_total,
+    )
 
 
 def default_backend() -> int:
@@ -195,27 +222,40 @@ def open_zed_uvc(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -
     mode = _mode(uri, "HD720")
     fps = uri.number("fps", 30 if 30 in mode.fps_choices else mode.fps_choices[0], int)
     if fps not in mode.fps_choices:
-        raise CaptureError(f"source {uri.text!r}: fps={fps} is not offered in {mode.name}; "
-                           f"use one of {list(mode.fps_choices)}")
+        raise CaptureError(
+            f"source {uri.text!r}: fps={fps} is not offered in {mode.name}; "
+            f"use one of {list(mode.fps_choices)}"
+        )
     raw = _load_conf(uri, mode)
     cap = _open_camera(capture_factory, index, mode, fps, uri.text)
-    return SbsSource(LiveFeed(cap, f"zed-uvc:{index}"), raw, uri.text, rectify=uri.flag("rectify", True),
-                     is_live=True, fps=fps, frames_total=None)
+    return SbsSource(
+        LiveFeed(cap, f"zed-uvc:{index}"),
+        raw,
+        uri.text,
+        rectify=uri.flag("rectify", True),
+        is_live=True,
+        fps=fps,
+        frames_total=None,
+    )
 
 
 def _index(uri: SourceURI) -> int:
     try:
         return int(uri.target)
     except ValueError as exc:
-        raise CaptureError(f"source {uri.text!r}: {uri.target!r} is not a camera index; write zed-uvc:0 "
-                           "(see `ls /dev/video*`)") from exc
+        raise CaptureError(
+            f"source {uri.text!r}: {uri.target!r} is not a camera index; write zed-uvc:0 "
+            "(see `ls /dev/video*`)"
+        ) from exc
 
 
 def _open_camera(factory: Callable, index: int, mode: ZedMode, fps: int, origin: str):
     cap = factory(index, default_backend())
     if not cap.isOpened():
-        raise CaptureError(f"source {origin!r}: cannot open camera {index}; check the ZED is plugged into a "
-                           "USB 3 port, its index (`ls /dev/video*`), and that no other program uses it")
+        raise CaptureError(
+            f"source {origin!r}: cannot open camera {index}; check the ZED is plugged into a "
+            "USB 3 port, its index (`ls /dev/video*`), and that no other program uses it"
+        )
     w, h = mode.size_wh
     cap.set(cv2.CAP_PROP_FRAME_WIDTH, 2 * w)
     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
@@ -223,6 +263,8 @@ def _open_camera(factory: Callable, index: int, mode: ZedMode, fps: int, origin:
     got = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     if got != (2 * w, h):
         cap.release()
-        raise CaptureError(f"source {origin!r}: camera {index} delivers {got[0]}x{got[1]}, not the {2 * w}x{h} "
-                           f"of mode {mode.name}; is it a ZED (ZED 2/Mini) on USB 3? try another mode=")
+        raise CaptureError(
+            f"source {origin!r}: camera {index} delivers {got[0]}x{got[1]}, not the {2 * w}x{h} "
+            f"of mode {mode.name}; is it a ZED (ZED 2/Mini) on USB 3? try another mode="
+        )
     return cap

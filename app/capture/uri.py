@@ -21,8 +21,10 @@ class SourceURI:
         """CaptureError for a parameter this scheme does not take."""
         unknown = sorted(set(self.params) - set(allowed))
         if unknown:
-            raise CaptureError(f"source {self.text!r}: unknown parameter(s) {unknown}; "
-                               f"'{self.scheme}' takes {list(allowed) or 'no parameters'}")
+            raise CaptureError(
+                f"source {self.text!r}: unknown parameter(s) {unknown}; "
+                f"'{self.scheme}' takes {list(allowed) or 'no parameters'}"
+            )
 
     def require(self, key: str, hint: str) -> str:
         """The value of parameter ``key``, or CaptureError explaining what to pass."""
@@ -39,8 +41,9 @@ class SourceURI:
         try:
             return typ(raw)
         except ValueError as exc:
-            raise CaptureError(f"source {self.text!r}: parameter '{key}={raw}' is not a number; "
-                               f"give a {typ.__name__}") from exc
+            raise CaptureError(
+                f"source {self.text!r}: parameter '{key}={raw}' is not a number; " f"give a {typ.__name__}"
+            ) from exc
 
     def flag(self, key: str, default: bool) -> bool:
         """Parameter ``key`` as a boolean (1/0, true/false, yes/no)."""
@@ -55,8 +58,10 @@ class SourceURI:
 def parse_uri(text: str) -> SourceURI:
     """Split ``scheme:target?k=v&k=v``. The scheme is lower-cased; target and values are kept as given."""
     if not isinstance(text, str) or not text.strip():
-        raise CaptureError("empty source URI; give e.g. zed, zed-uvc:0?conf=SN123.conf, "
-                           "sbs:FILE.mp4?conf=SN123.conf, video:L.mp4,R.mp4?calib=FILE or recording:DIR")
+        raise CaptureError(
+            "empty source URI; give e.g. zed, zed-uvc:0?conf=SN123.conf, "
+            "sbs:FILE.mp4?conf=SN123.conf, video:L.mp4,R.mp4?calib=FILE or recording:DIR"
+        )
     text = text.strip()
     head, _, query = text.partition("?")
     scheme, _, target = head.partition(":")
@@ -64,6 +69,8 @@ def parse_uri(text: str) -> SourceURI:
     for item in filter(None, query.split("&")):
         key, eq, value = item.partition("=")
         if not eq or not key:
-            raise CaptureError(f"source {text!r}: query item {item!r} is not key=value; write e.g. ?conf=SN1.conf")
+            raise CaptureError(
+                f"source {text!r}: query item {item!r} is not key=value; write e.g. ?conf=SN1.conf"
+            )
         params[key.strip().lower()] = value.strip()
     return SourceURI(scheme=scheme.strip().lower(), target=target.strip(), params=params, text=text)

@@ -22,8 +22,10 @@ from calibration.errors import CalibrationError
 from calibration.fileio import load_calibration
 from calibration.rectify import Rectifier
 
-CALIB_HINT = ("give ?calib=FILE.json, a calibration made by `python -m calibration calibrate` "
-              "or `python -m calibration import`")
+CALIB_HINT = (
+    "give ?calib=FILE.json, a calibration made by `python -m calibration calibrate` "
+    "or `python -m calibration import`"
+)
 
 
 class PairFileFeed:
@@ -73,8 +75,17 @@ class PairLiveFeed:
 class PairSource(ClosingMixin):
     """Two views -> StereoFrame (RGB) in ``calibration`` (raw rig, or rectified when ``rectify``)."""
 
-    def __init__(self, feed, raw: StereoCalibration, origin: str, *, rectify: bool, is_live: bool, fps: float,
-                 frames_total: int | None):
+    def __init__(
+        self,
+        feed,
+        raw: StereoCalibration,
+        origin: str,
+        *,
+        rectify: bool,
+        is_live: bool,
+        fps: float,
+        frames_total: int | None,
+    ):
         self._feed, self._origin, self.raw_calibration = feed, origin, raw
         try:
             self._rectifier = Rectifier(raw) if rectify else None
@@ -108,9 +119,11 @@ class PairSource(ClosingMixin):
 def _check_size(img: np.ndarray, view: CameraView, name: str, origin: str) -> None:
     w, h = view.size_wh
     if img.shape[:2] != (h, w):
-        raise CaptureError(f"source {origin!r}: the {name} image is {img.shape[1]}x{img.shape[0]} but the "
-                           f"calibration's views.{name}.size_wh is {w}x{h}; use the calibration made for "
-                           "these videos/cameras at this resolution")
+        raise CaptureError(
+            f"source {origin!r}: the {name} image is {img.shape[1]}x{img.shape[0]} but the "
+            f"calibration's views.{name}.size_wh is {w}x{h}; use the calibration made for "
+            "these videos/cameras at this resolution"
+        )
 
 
 def open_video_pair(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -> PairSource:
@@ -118,16 +131,22 @@ def open_video_pair(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture
     uri.check_params(("calib", "rectify", "pace"))
     parts = [p.strip() for p in uri.target.split(",")]
     if len(parts) != 2 or not all(parts):
-        raise CaptureError(f"source {uri.text!r}: give two views, video:LEFT.mp4,RIGHT.mp4?calib=FILE "
-                           "or two camera indices video:0,1?calib=FILE")
+        raise CaptureError(
+            f"source {uri.text!r}: give two views, video:LEFT.mp4,RIGHT.mp4?calib=FILE "
+            "or two camera indices video:0,1?calib=FILE"
+        )
     try:
         raw = load_calibration(uri.require("calib", CALIB_HINT))
     except CalibrationError as exc:
         raise CaptureError(f"source {uri.text!r}: {exc}") from exc
     rectify = uri.flag("rectify", False)
     if all(p.isdigit() for p in parts):
-        feed = PairLiveFeed(*(_live_camera(capture_factory, int(p), v, uri.text)
-                              for p, v in zip(parts, (raw.left, raw.right))))
+        feed = PairLiveFeed(
+            *(
+                _live_camera(capture_factory, int(p), v, uri.text)
+                for p, v in zip(parts, (raw.left, raw.right), strict=False)
+            )
+        )
         return PairSource(feed, raw, uri.text, rectify=rectify, is_live=True, fps=30.0, frames_total=None)
     return _file_pair(uri, parts, raw, rectify)
 
@@ -140,20 +159,31 @@ def _file_pair(uri: SourceURI, parts: list[str], raw: StereoCalibration, rectify
         if video.size_wh != view.size_wh:
             left.close()
             right.close()
-            raise CaptureError(f"source {uri.text!r}: {video.path} is {video.size_wh[0]}x{video.size_wh[1]} but "
-                               f"the calibration's views.{name}.size_wh is {view.size_wh[0]}x{view.size_wh[1]}; "
-                               "use the calibration made for these videos")
+            raise CaptureError(
+                f"source {uri.text!r}: {video.path} is {video.size_wh[0]}x{video.size_wh[1]} but "
+                f"the calibration's views.{name}.size_wh is {view.size_wh[0]}x{view.size_wh[1]}; "
+                "use the calibration made for these videos"
+            )
     counts = [n for n in (left.frames_total, right.frames_total) if n is not None]
     total = min(counts) if len(counts) == 2 else None
-    return PairSource(PairFileFeed(left, right, pacer), raw, uri.text, rectify=rectify, is_live=False,
-                      fps=left.fps, frames_total=total)
+    return PairSource(
+        PairFileFeed(left, right, pacer),
+        raw,
+        uri.text,
+        rectify=rectify,
+        is_live=False,
+        fps=left.fps,
+        frames_total=total,
+    )
 
 
 def _live_camera(factory: Callable, index: int, view: CameraView, origin: str) -> LiveFeed:
     cap = factory(index, default_backend())
     if not cap.isOpened():
-        raise CaptureError(f"source {origin!r}: cannot open camera {index}; check it is connected "
-                           "(`ls /dev/video*`) and not used by another program")
+        raise CaptureError(
+            f"source {origin!r}: cannot open camera {index}; check it is connected "
+            "(`ls /dev/video*`) and not used by another program"
+        )
     cap.set(cv2.CAP_PROP_FRAME_WIDTH, view.size_wh[0])
     cap.set(cv2.CAP_PROP_FRAME_HEIGHT, view.size_wh[1])
     return LiveFeed(cap, f"camera {index}")

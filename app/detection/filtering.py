@@ -28,8 +28,8 @@ class OneEuroParams:
     """min_cutoff_hz: cutoff at rest; beta: cutoff increase per unit/s of speed; d_cutoff_hz: derivative
     cutoff. Units of beta follow the signal (px or m)."""
 
-    min_cutoff_hz: float = 1.5
-    beta: float = 0.02
+    min_cutoff_hz: float = 1.0
+    beta: float = 0.1
     d_cutoff_hz: float = 1.0
 
 

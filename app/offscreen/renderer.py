@@ -66,16 +66,10 @@ class OffscreenRenderer:
                light_dirs_cam: np.ndarray | None = None, light_intensity: np.ndarray | None = None,
                ambient: float = 0.35, with_parts: bool = False) -> RenderedView:
         """Render shaded meshes; lights given as directions of travel in the OpenCV camera frame."""
-        import trimesh
-
         pr = self._pr
         scene = pr.Scene(bg_color=[0, 0, 0, 0], ambient_light=[ambient] * 3)
         for m in meshes:
-            tm = trimesh.Trimesh(m.verts_m, m.faces, vertex_colors=(m.vertex_rgb * 255).astype(np.uint8),
-                                 process=False)
-            skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.6,
-                                                baseColorFactor=[1.0, 1.0, 1.0, 1.0])
-            scene.add(pr.Mesh.from_trimesh(tm, material=skin, smooth=True))
+            scene.add(_shaded_mesh(pr, m))
         self._camera(scene, K)
         if light_dirs_cam is None:
             light_dirs_cam = np.array([[0.2, 0.4, 1.0]])
@@ -103,6 +97,19 @@ class OffscreenRenderer:
         self._camera(scene, K)
         seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=colours)
         return _decode_labels(seg)
+
+
+def _shaded_mesh(pr, m: SceneMesh):
+    """Smooth-shaded mesh with per-vertex albedo (pyrender drops vertex colours when given a material, so the
+    primitive is built directly)."""
+    import trimesh
+
+    normals = trimesh.Trimesh(m.verts_m, m.faces, process=False).vertex_normals
+    rgba = np.concatenate([m.vertex_rgb, np.ones((len(m.vertex_rgb), 1), np.float32)], axis=1)
+    skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.65, baseColorFactor=[1.0] * 4)
+    prim = pr.Primitive(positions=m.verts_m, normals=normals, color_0=rgba, indices=m.faces, material=skin,
+                        mode=pr.constants.GLTF.TRIANGLES)
+    return pr.Mesh([prim])
 
 
 def _part_mesh(pr, m: SceneMesh, sel: np.ndarray):

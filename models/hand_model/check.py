@@ -20,10 +20,16 @@ from app.geometry.camera import project
 from models.hand_model.anatomy import FINGER_FIRST_JOINT, TIP_NAMES
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
 from models.synth.appearance import random_background, skin_vertex_colours
+from models.synth.forearm import forearm_mesh, pose_forearm
 from models.synth.views import VIEW_KINDS, sample_view
 
 # Part label (index into TIP_NAMES, -1 palm) owning each MediaPipe keypoint.
 KEYPOINT_PART = np.array([-1] + [k for k in range(5) for _ in range(4)])
+# Keypoints on the palm or at its junction with a finger (wrist, CMC, MCPs): the palm surface counts for them.
+ON_PALM = np.zeros(21, bool)
+ON_PALM[[0, 1, 2, 5, 9, 13, 17]] = True
+FOREARM = forearm_mesh()
+FOREARM_LABEL = 9
 
 
 @dataclass(frozen=True)
@@ -38,11 +44,13 @@ class CheckSample:
 
 @dataclass(frozen=True)
 class PosedHand:
-    """verts_m (V, 3) and keypoints_m (21, 3) in the OpenCV camera frame; faces (F, 3)."""
+    """verts_m (V, 3) and keypoints_m (21, 3) in the OpenCV camera frame; faces (F, 3); forearm_m (N, 3)
+    the forearm's vertices moved with the root."""
 
     verts_m: np.ndarray
     keypoints_m: np.ndarray
     faces: np.ndarray
+    forearm_m: np.ndarray
 
 
 def face_parts(vertex_part: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -57,10 +65,11 @@ def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> 
     """A random plausible pose, shape and view of the model, placed in front of the camera."""
     angles = sample_angles(rng, 1)
     hand_pose = angles_to_axis_angle(angles, data["joint_frames"])[0]
-    view = sample_view(rng, kind)
+    view = sample_view(rng, kind, distance_m=(0.3, 0.55))
     from scipy.spatial.transform import Rotation
 
     glob = Rotation.from_matrix(view.R_cam_model).as_rotvec()
+    root = np.asarray(data["J_regressor"])[0] @ np.asarray(data["v_template"])
     pose = torch.tensor(np.concatenate([glob, hand_pose])[None], dtype=torch.float32)
     shape = torch.tensor(rng.normal(0, 1, (1, 10)), dtype=torch.float32)
     out = model(pose, shape)
@@ -68,24 +77,26 @@ def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> 
     offset = np.array([0.0, 0.0, view.distance_m]) - verts.mean(0)
     offset[:2] += rng.normal(0, 0.01, 2)
     kps = out.keypoints_m[0].detach().numpy() + offset
-    return PosedHand(verts + offset, kps, model.faces.numpy()), view.kind
+    arm = pose_forearm(FOREARM[0], view.R_cam_model, root, offset)
+    return PosedHand(verts + offset, kps, model.faces.numpy(), arm), view.kind
 
 
 def keypoint_visibility(kps_px: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(21,) bool: inside the image and the surface at the pixel is the keypoint's own finger or the palm.
-    labels: (H, W) render labels (-1 background, 0 palm, 1 + finger index)."""
+    """(21,) bool: inside the image and the surface at the pixel is the keypoint's own finger, or the palm for
+    keypoints on the palm (wrist, thumb CMC/MCP, finger MCPs). labels: (H, W) render labels (-1 background,
+    0 palm, 1 + finger index)."""
     h, w = labels.shape
     px = np.round(kps_px).astype(int)
     inside = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
     seen = np.full(21, -1)
     seen[inside] = labels[px[inside, 1], px[inside, 0]]
-    return inside & ((seen == KEYPOINT_PART + 1) | (seen == 0))
+    return inside & ((seen == KEYPOINT_PART + 1) | ((seen == 0) & ON_PALM))
 
 
 class CheckRenderer:
     """Renders posed hands with a random skin tone, lights and background for the MediaPipe check."""
 
-    def __init__(self, model, data: dict, size: int = 480, focal_px: float = 520.0):
+    def __init__(self, model, data: dict, size: int = 480, focal_px: float = 640.0):
         from app.offscreen.renderer import OffscreenRenderer
 
         self.model = model
@@ -103,9 +114,12 @@ class CheckRenderer:
         hand, kind = pose_hand(self.model, self.data, rng, kind)
         colours = skin_vertex_colours(self.rest_verts, self.rest_joints, self.model.tip_vertex_ids.numpy(), rng)
         mesh = SceneMesh(hand.verts_m.astype(np.float32), hand.faces, colours, self.parts)
+        arm_rgb = np.repeat(colours[self.model.faces.numpy()[0, :1]], len(hand.forearm_m), 0)
+        arm = SceneMesh(hand.forearm_m.astype(np.float32), FOREARM[1], arm_rgb,
+                        np.full(len(FOREARM[1]), FOREARM_LABEL))
         lights = np.concatenate([[[0.0, 0.3, 1.0]], rng.normal(0, 1, (2, 3))]) * np.array([1, 1, 1])
         lights[:, 2] = np.abs(lights[:, 2]) + 0.3
-        view = self.renderer.render([mesh], self.K, random_background(rng, self.size, self.size),
+        view = self.renderer.render([mesh, arm], self.K, random_background(rng, self.size, self.size),
                                     light_dirs_cam=lights, light_intensity=rng.uniform(1.0, 3.5, 3),
                                     ambient=float(rng.uniform(0.25, 0.5)), with_parts=True)
         kps_px = project(hand.keypoints_m.astype(np.float64), self.K)
@@ -166,3 +180,24 @@ def run_check(model, data: dict, n: int = 120, seed: int = 0, keep_images: int =
                 kept.append((s, mp_px))
     rend.close()
     return summarise(records, model.num_verts, int(model.faces.shape[0])), kept
+
+
+def contact_sheet(model, data: dict, n: int = 12, seed: int = 1, cols: int = 4, tile: int = 320) -> np.ndarray:
+    """(rows * tile, cols * tile, 3) uint8 sheet of the model in random poses, shapes, tones and views, with
+    its 21 keypoints drawn (green visible, red hidden)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    rend = CheckRenderer(model, data)
+    tiles = []
+    for i in range(n):
+        s = rend.sample(rng, VIEW_KINDS[i % 3])
+        img = s.rgb.copy()
+        for p, vis in zip(s.keypoints_px, s.visible):
+            cv2.circle(img, (int(round(p[0])), int(round(p[1]))), 4, (40, 220, 40) if vis else (230, 40, 40), -1)
+        tiles.append(cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA))
+    rend.close()
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[k:k + cols], 1) for k in range(0, len(tiles), cols)]
+    return np.concatenate(rows, 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ MANO_HELP = (
     "variable (leave both empty to use the embedded open hand model)"
 )
 _SIDES = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
-_MAX_SPARSE_CELLS = 50_000_000  # a dense J_regressor is 16 x 778; refuse absurd shapes from a damaged file
+_MAX_SPARSE_CELLS = 4_000_000  # a dense J_regressor is 16 x 778; refuse absurd shapes from a damaged file
 _MAX_CHUMPY_DEPTH = 32
 
 
@@ -190,8 +191,20 @@ def _allowed_global(module: str, name: str):
     return None
 
 
+def _check_opcodes(data: bytes) -> None:
+    """Walk the opcodes once before unpickling: every length field must fit inside the file and memo indices
+    must be plausible, so a damaged file cannot make the C unpickler allocate huge buffers (CPython 3.11 can
+    even crash after a failed huge BYTEARRAY8 allocation). Raises ValueError."""
+    for n_ops, (op, arg, pos) in enumerate(pickletools.genops(data)):
+        if op.name == "FRAME" and arg > len(data) - pos:
+            raise ValueError(f"frame of {arg} bytes at byte {pos} runs past the end of the file")
+        if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > n_ops:
+            raise ValueError(f"memo index {arg} at byte {pos} is out of range")
+
+
 def _unpickle(data: bytes, source) -> object:
     try:
+        _check_opcodes(data)
         return _RestrictedUnpickler(io.BytesIO(data), source).load()
     except ManoFileError:
         raise

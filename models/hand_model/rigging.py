@@ -69,7 +69,20 @@ def raw_weights(verts_mm: np.ndarray, labels: np.ndarray) -> np.ndarray:
     share = _thenar_share(verts_mm[palm])
     w[palm, 0] = 1.0 - share
     w[palm, FINGER_FIRST_JOINT["thumb"]] = share
+    _web_weights(verts_mm, palm, w)
     return w
+
+
+def _web_weights(verts_mm: np.ndarray, palm: np.ndarray, w: np.ndarray) -> None:
+    """Palm vertices in a finger's web (past its knuckle plane, near its axis) blend into that finger."""
+    for name in ("index", "middle", "ring", "pinky"):
+        pts = finger_points_mm(FINGERS[name])
+        axis = (pts[1] - pts[0]) / np.linalg.norm(pts[1] - pts[0])
+        rel = verts_mm - pts[0]
+        along = rel @ axis
+        lateral = np.linalg.norm(rel - along[:, None] * axis, axis=1)
+        sel = palm & (along > -FINGERS[name].radii_mm[0]) & (lateral < 1.6 * FINGERS[name].radii_mm[0])
+        w[sel] = _finger_weights(verts_mm[sel], name)
 
 
 def vertex_neighbours(n_verts: int, faces: np.ndarray):

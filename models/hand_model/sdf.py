@@ -49,15 +49,20 @@ def palm_sdf(p: np.ndarray) -> np.ndarray:
     bases = {"index": (14.0, -13.0), "middle": (14.0, -3.0), "ring": (14.0, 7.0), "pinky": (16.0, 16.0)}
     d = None
     for name, (bx, bz) in bases.items():
-        mcp = np.asarray(FINGERS[name].base_mm)
-        r_end = FINGERS[name].radii_mm[0] + 2.5
-        bone = round_cone(p, (bx, -1.0, bz), mcp - (3.0, 1.0, 0.0), 13.0, r_end, flat)
+        spec = FINGERS[name]
+        mcp = np.asarray(spec.base_mm)
+        # The palm reaches past the knuckle joints: the finger webs lie ~10-15 mm distal to the MCP joints.
+        web = mcp + 10.0 * np.asarray(spec.direction) + np.array([0.0, -2.0, 0.0])
+        bone = round_cone(p, (bx, -1.0, bz), web, 13.0, spec.radii_mm[0] + 1.5, flat)
         d = bone if d is None else smooth_min(d, bone, 6.0)
     thumb_mcp = finger_points_mm(FINGERS["thumb"])[1]
     d = smooth_min(d, round_cone(p, (10.0, -6.0, -10.0), thumb_mcp * 0.55 + np.array([8.0, -4, -2]),
                                  17.0, 12.0, (1.0, 0.8, 1.0)), 8.0)
     d = smooth_min(d, round_cone(p, (14.0, -5.0, 18.0), (66.0, -4.0, 28.0), 12.0, 10.0, (1.0, 0.8, 1.0)), 8.0)
-    d = smooth_min(d, round_cone(p, (40.0, -6.0, 2.0), (78.0, -5.0, 4.0), 20.0, 18.0, (1.0, 0.55, 1.0)), 8.0)
+    d = smooth_min(d, round_cone(p, (40.0, -6.0, 2.0), (82.0, -5.0, 4.0), 20.0, 18.0, (1.0, 0.55, 1.0)), 8.0)
+    # First web space between thumb and index (adductor / first dorsal interosseous).
+    d = smooth_min(d, round_cone(p, (40.0, -4.0, -14.0), thumb_mcp + np.array([4.0, 3.0, 6.0]), 9.0, 7.0,
+                                 (1.0, 0.7, 1.0)), 7.0)
     return smooth_min(d, round_cone(p, (-40.0, 0.0, 1.0), (8.0, -2.0, 0.0), 25.0, 24.0, (1.0, 0.72, 1.0)), 10.0)
 
 

@@ -43,7 +43,10 @@ def skin_vertex_colours(rest_verts_m: np.ndarray, joints_m: np.ndarray, tip_ids:
     v = rest_verts_m
     back = np.clip((v[:, 1] - joints_m[:, 1].mean()) / 0.01, -1, 1)[:, None]
     col = tone * (1.0 + 0.08 * (1 - back) / 2 * (1 - tone.mean()) * 2)
-    col = col * (1.0 + 0.06 * _smooth_noise(v, rng))[:, None]
+    col = col * (1.0 + 0.07 * _smooth_noise(v, rng))[:, None]
+    col = col * (1.0 + 0.05 * _smooth_noise(v, rng, wavelength_m=0.012))[:, None]
+    redness = np.array([0.04, -0.02, -0.02]) * _smooth_noise(v, rng, wavelength_m=0.05)[:, None]
+    col = col + redness * tone
     d_joint = np.min(np.linalg.norm(v[:, None] - joints_m[None, 1:], axis=2), axis=1)
     col = col * (1.0 - 0.10 * np.exp(-(d_joint / 0.006) ** 2))[:, None]
     d_tip = np.min(np.linalg.norm(v[:, None] - v[tip_ids][None], axis=2), axis=1)

@@ -14,9 +14,14 @@ from calibration.zed_conf import ZED_MODES, parse_zed_conf, read_zed_conf, zed_m
 
 # A ZED-like rig for HD720: slightly different eyes, small rotation, 120 mm baseline with TY/TZ offsets.
 RIG = {
-    "left": dict(fx=700.2, fy=699.5, cx=641.3, cy=358.7, k1=-0.171, k2=0.025, p1=0.0004, p2=-0.0002, k3=0.001),
+    "left": dict(
+        fx=700.2, fy=699.5, cx=641.3, cy=358.7, k1=-0.171, k2=0.025, p1=0.0004, p2=-0.0002, k3=0.001
+    ),
     "right": dict(fx=698.9, fy=698.1, cx=636.0, cy=362.4, k1=-0.168, k2=0.023, p1=-0.0003, p2=0.0001, k3=0.0),
-    "baseline_mm": 119.87, "ty_mm": 0.21, "tz_mm": -0.35, "rvec": (0.0021, -0.0043, 0.0012),
+    "baseline_mm": 119.87,
+    "ty_mm": 0.21,
+    "tz_mm": -0.35,
+    "rvec": (0.0021, -0.0043, 0.0012),
 }
 
 
@@ -29,8 +34,19 @@ def conf_text(rig=RIG, suffix="HD", per_resolution=True) -> str:
             lines += [f"{k}={v}" for k, v in rig[eye.lower()].items()] + [""]
     rx, cv, rz = rig["rvec"]
     tail = f"_{suffix}" if per_resolution else ""
-    lines += ["[STEREO]", f"Baseline={rig['baseline_mm']}", f"TY{tail}={rig['ty_mm']}", f"TZ{tail}={rig['tz_mm']}",
-              f"CV{tail}={cv}", f"RX{tail}={rx}", f"RZ{tail}={rz}", "", "[MISC]", "Sensor_ID=1", ""]
+    lines += [
+        "[STEREO]",
+        f"Baseline={rig['baseline_mm']}",
+        f"TY{tail}={rig['ty_mm']}",
+        f"TZ{tail}={rig['tz_mm']}",
+        f"CV{tail}={cv}",
+        f"RX{tail}={rx}",
+        f"RZ{tail}={rz}",
+        "",
+        "[MISC]",
+        "Sensor_ID=1",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -95,19 +111,23 @@ def test_rectified_images_match_rectified_points():
     cv2.circle(img, (900, 200), 6, 255, -1)
     out, _ = rect.rectify_pair(img, img)
     m = cv2.moments(out, binaryImage=False)
-    np.testing.assert_allclose([m["m10"] / m["m00"], m["m01"] / m["m00"]],
-                               rect.rectify_points("left", [[900, 200]])[0], atol=0.5)
+    np.testing.assert_allclose(
+        [m["m10"] / m["m00"], m["m01"] / m["m00"]], rect.rectify_points("left", [[900, 200]])[0], atol=0.5
+    )
 
 
-@pytest.mark.parametrize("bad, words", [
-    ("", ["LEFT_CAM_HD", "missing"]),
-    (conf_text().replace("fx=700.2", "fx=abc"), ["LEFT_CAM_HD", "fx", "not a number"]),
-    (conf_text().replace("fy=699.5\n", ""), ["fy", "missing", "LEFT_CAM_HD"]),
-    (conf_text().replace("Baseline=119.87", "Baseline=-3"), ["Baseline", "> 0"]),
-    (conf_text().replace("Baseline=119.87\n", ""), ["Baseline", "STEREO", "missing"]),
-    (conf_text().replace("CV_HD=-0.0043", "CV_HD=1.5"), ["radians"]),
-    ("no section header\nfx=1", ["INI"]),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("", ["LEFT_CAM_HD", "missing"]),
+        (conf_text().replace("fx=700.2", "fx=abc"), ["LEFT_CAM_HD", "fx", "not a number"]),
+        (conf_text().replace("fy=699.5\n", ""), ["fy", "missing", "LEFT_CAM_HD"]),
+        (conf_text().replace("Baseline=119.87", "Baseline=-3"), ["Baseline", "> 0"]),
+        (conf_text().replace("Baseline=119.87\n", ""), ["Baseline", "STEREO", "missing"]),
+        (conf_text().replace("CV_HD=-0.0043", "CV_HD=1.5"), ["radians"]),
+        ("no section header\nfx=1", ["INI"]),
+    ],
+)
 def test_bad_conf_names_file_field_and_fix(bad, words):
     with pytest.raises(CalibrationError) as info:
         parse_zed_conf(bad, ZED_MODES["HD720"], "SN7.conf")
@@ -129,8 +149,11 @@ def test_fuzzed_conf_gives_calibration_error_or_a_rig(data):
     text = conf_text()
     cut = data.draw(st.integers(0, len(text)))
     junk = data.draw(st.text(max_size=30))
-    mutated = data.draw(st.sampled_from([text[:cut], text[:cut] + junk + text[cut:],
-                                         text[:cut] + text[cut + len(junk):], junk]))
+    mutated = data.draw(
+        st.sampled_from(
+            [text[:cut], text[:cut] + junk + text[cut:], text[:cut] + text[cut + len(junk) :], junk]
+        )
+    )
     try:
         calib = parse_zed_conf(mutated, ZED_MODES["HD720"], "SN3.conf")
     except CalibrationError as exc:

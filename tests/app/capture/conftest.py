@@ -1,4 +1,4 @@
-"""Shared helpers for capture tests: a ZED factory .conf written from the documented format, a blob renderer."""
+"""Helpers for capture tests: a ZED factory .conf written from the documented format, blob images."""
 
 from __future__ import annotations
 
@@ -20,7 +20,12 @@ def conf_text() -> str:
     """A factory .conf; every resolution gets the VGA numbers (only VGA images are used in these tests)."""
     lines = []
     rx, cv, rz = STEREO["rvec"]
-    stereo = ["[STEREO]", f"Baseline={STEREO['baseline_mm']}", f"TY={STEREO['ty_mm']}", f"TZ={STEREO['tz_mm']}"]
+    stereo = [
+        "[STEREO]",
+        f"Baseline={STEREO['baseline_mm']}",
+        f"TY={STEREO['ty_mm']}",
+        f"TZ={STEREO['tz_mm']}",
+    ]
     for suffix in ("2K", "FHD", "HD", "VGA"):
         for eye, vals in EYES.items():
             lines += [f"[{eye}_CAM_{suffix}]"] + [f"{k}={v}" for k, v in vals.items()] + [""]
@@ -30,6 +35,7 @@ def conf_text() -> str:
 
 def raw_projection(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 3) metres, left-camera frame -> raw distorted pixels (N, 2) in the left and right eye."""
+
     def K(e):
         return np.array([[e["fx"], 0, e["cx"]], [0, e["fy"], e["cy"]], [0, 0, 1.0]])
 
@@ -82,5 +88,13 @@ def zed_files(tmp_path):
 @pytest.fixture
 def kit():
     """This file's helpers (test modules cannot import conftest under --import-mode=importlib)."""
-    return types.SimpleNamespace(SCENE_M=SCENE_M, STEREO=STEREO, EYES=EYES, blob=blob, centroid=centroid,
-                                 raw_projection=raw_projection, conf_text=conf_text, write_sbs_video=write_sbs_video)
+    return types.SimpleNamespace(
+        SCENE_M=SCENE_M,
+        STEREO=STEREO,
+        EYES=EYES,
+        blob=blob,
+        centroid=centroid,
+        raw_projection=raw_projection,
+        conf_text=conf_text,
+        write_sbs_video=write_sbs_video,
+    )

@@ -24,7 +24,7 @@ def test_sbs_video_plays_rectified_with_rows_aligned(zed_files, kit):
         assert src.read() is None
     assert [f.frame_id for f in frames] == [0, 1, 2]
     assert [f.t_capture_ns for f in frames] == [0, 33333333, 66666667]
-    for f, X in zip(frames, kit.SCENE_M):
+    for f, X in zip(frames, kit.SCENE_M, strict=False):
         assert f.left.dtype == np.uint8 and f.left.shape == (376, 672, 3)
         cl, cr = kit.centroid(f.left), kit.centroid(f.right)
         assert abs(cl[1] - cr[1]) < 0.5
@@ -98,7 +98,9 @@ class FakeCamera:
         return True
 
     def get(self, prop):
-        return {cv2.CAP_PROP_FRAME_WIDTH: self.size_wh[0], cv2.CAP_PROP_FRAME_HEIGHT: self.size_wh[1]}.get(prop, 0)
+        return {cv2.CAP_PROP_FRAME_WIDTH: self.size_wh[0], cv2.CAP_PROP_FRAME_HEIGHT: self.size_wh[1]}.get(
+            prop, 0
+        )
 
     def read(self):
         with self.lock:
