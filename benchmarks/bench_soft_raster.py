@@ -65,7 +65,7 @@ def dense_silhouette(verts, faces, K, cfg: SoftRasterConfig):
         (crosses[0] < 0) & (crosses[1] < 0) & (crosses[2] < 0)
     )
     x = torch.where(inside, d2, -d2) / cfg.sigma_px2
-    log_miss = torch.where(inside | (d2 <= cfg.blur_radius2_px2), -torch.nn.functional.softplus(x), 0.0)
+    log_miss = torch.where(inside | (d2 < cfg.blur_radius2_px2), -torch.nn.functional.softplus(x), 0.0)
     return (-torch.expm1(log_miss.sum(-1))).reshape(-1, height, width)
 
 
@@ -98,7 +98,8 @@ def bench_case(size, n_views, radius_m, compile_, runs, warmup):
     first_ms = (time.perf_counter() - t0) * 1e3
     res = time_iterations(render, verts, faces, K, target, runs, warmup)
     res.update(size=size, views=n_views, compile=compile_, first_call_ms=first_ms,
-               candidate_pairs=frags.n_candidate_pairs, kept_pairs=int(frags.pixel_index.numel()))
+               candidate_pairs=int(frags.pixel_index.numel()),
+               kept_pairs=int(torch.isfinite(frags.signed_dist2_px2).sum()))
     return res
 
 

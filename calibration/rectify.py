@@ -31,6 +31,13 @@ class Rectifier:
                 f"calibration {raw.name!r}: rectification expects a horizontal rig "
                 f"(|Tx| largest), got T = {T.tolist()}; use the unrectified source"
             )
+        angle_deg = np.degrees(np.linalg.norm(cv2.Rodrigues(R)[0]))
+        if angle_deg > 30:
+            raise CalibrationError(
+                f"calibration {raw.name!r}: the views are {angle_deg:.0f} deg apart (a converging "
+                "rig); rectifying would discard most of the image: use it unrectified "
+                "(rectify=0, per-view projection matrices)"
+            )
         self.raw = raw
         size = raw.left.size_wh
         self.R1, self.R2, self.P1, self.P2, _, _, _ = cv2.stereoRectify(

@@ -174,13 +174,13 @@ class RecordingWriter(ClosingMixin):
         except OSError as exc:
             raise CaptureError(_os_error_message(exc, self.out_dir, 0)) from exc
 
-    def write(self, frame: StereoFrame) -> bool:
-        """Queue ``frame``; False (and counted as dropped) when the writer is behind. CaptureError once the
-        writer has failed (disk full, I/O error)."""
+    def write(self, frame: StereoFrame, block: bool = False) -> bool:
+        """Queue ``frame``; False (and counted as dropped) when the writer is behind, unless ``block`` (for
+        file sources, which can wait). CaptureError once the writer has failed (disk full, I/O error)."""
         if self._error:
             raise CaptureError(self._error)
         try:
-            self._queue.put_nowait(frame)
+            self._queue.put(frame, block=block)
             return True
         except queue.Full:
             self.frames_dropped += 1
@@ -436,7 +436,7 @@ def record_source(uri: str, out_dir: str | Path, codec: str = "png", max_frames:
                 frame = src.read()
                 if frame is None:
                     break
-                writer.write(frame)
+                writer.write(frame, block=not src.is_live)
         except KeyboardInterrupt:
             pass
         finally:

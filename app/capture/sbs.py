@@ -132,7 +132,11 @@ class SbsSource(ClosingMixin):
     ):
         self._feed, self._origin = feed, origin
         self.raw_calibration = raw
-        self._rectifier = _rectifier(raw, origin) if rectify else None
+        try:
+            self._rectifier = _rectifier(raw, origin) if rectify else None
+        except CaptureError:
+            feed.close()
+            raise
         self.calibration = self._rectifier.calibration if rectify else raw
         self.is_live, self.nominal_fps, self.frames_total = is_live, float(fps), frames_total
         self._next_id = 0

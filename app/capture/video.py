@@ -90,6 +90,7 @@ class PairSource(ClosingMixin):
         try:
             self._rectifier = Rectifier(raw) if rectify else None
         except CalibrationError as exc:
+            feed.close()
             raise CaptureError(f"source {origin!r}: {exc}") from exc
         self.calibration = self._rectifier.calibration if rectify else raw
         self.is_live, self.nominal_fps, self.frames_total = is_live, float(fps), frames_total

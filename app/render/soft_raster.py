@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from app.render import _soft_pairs as sp
+from app.render._soft_pairs import PairLimitError  # noqa: F401 - re-exported
 
 BACKENDS = ("torch", "pytorch3d", "auto")
 
@@ -80,18 +81,17 @@ class SoftRasterConfig:
 
 @dataclass(frozen=True)
 class SoftPairFragments:
-    """Rasterizer output: the (pixel, face) pairs within the blur radius.
+    """Rasterizer output: one entry per candidate (pixel, face) pair.
 
-    signed_dist2_px2: (P,) float, px^2, +d^2 inside the face, -d^2 outside; differentiable w.r.t. vertices.
-    pixel_index: (P,) int64, flat b*H*W + y*W + x. face_index: (P,) int64, flat b*F + f.
-    n_faces_dropped: (B,) int64, faces with a vertex at z <= znear_m. n_candidate_pairs: pairs tested.
+    signed_dist2_px2: (P,) float, px^2: +d^2 inside the face, -d^2 outside, -inf outside the blur radius
+    (such pairs add nothing); differentiable w.r.t. the vertices.
+    pixel_index: (P,) int64, flat b*H*W + y*W + x.
+    n_faces_dropped: (B,) int64, faces with a vertex at z <= znear_m.
     """
 
     signed_dist2_px2: torch.Tensor
     pixel_index: torch.Tensor
-    face_index: torch.Tensor
     n_faces_dropped: torch.Tensor
-    n_candidate_pairs: int
     batch_size: int
     image_size: tuple[int, int]
 
@@ -131,24 +131,25 @@ class SoftRasterizer:
     def __call__(self, verts_cam_m: torch.Tensor, faces: torch.Tensor, K: torch.Tensor) -> SoftPairFragments:
         """verts_cam_m: (B, V, 3) float, metres, camera frame; faces: (F, 3) int64; K: (B, 3, 3) pixels."""
         faces, K = check_mesh_inputs(verts_cam_m, faces, K)
-        height, width = self.cfg.image_size
+        n_views, height, width = verts_cam_m.shape[0], *self.cfg.image_size
+        _check_exact_indices(verts_cam_m.dtype, n_views * height * width, self.cfg.max_pairs)
         uv_px, in_front = sp.project_vertices(verts_cam_m, K, self.cfg.znear_m)
-        tri_uv_px = uv_px[:, faces]
+        tri_uv_px = uv_px[:, faces].flatten(0, 1)
         face_ok = in_front[:, faces].all(dim=-1)
-        origin, size = sp.face_boxes(tri_uv_px, face_ok, self.cfg.blur_radius_px, height, width)
-        fid, ix, iy, pix = sp.build_pairs(origin, size, height, width, self.cfg.max_pairs)
-        coefs = sp.edge_coefficients(tri_uv_px, origin).flatten(0, 1)
-        signed, pix, fid = sp.PairSignedDist2.apply(
-            coefs, fid, ix, iy, pix, self.cfg.blur_radius2_px2, self.kernels
+        view_index = torch.arange(n_views, device=uv_px.device, dtype=uv_px.dtype).repeat_interleave(len(faces))
+        signed, pix = sp.PairSignedDist2.apply(
+            tri_uv_px, face_ok.flatten(), view_index, self.cfg.blur_radius_px, self.cfg.blur_radius2_px2,
+            height, width, self.cfg.max_pairs, self.kernels,
         )
-        return SoftPairFragments(
-            signed_dist2_px2=signed,
-            pixel_index=pix,
-            face_index=fid,
-            n_faces_dropped=(~face_ok).sum(dim=1),
-            n_candidate_pairs=int(ix.numel()),
-            batch_size=verts_cam_m.shape[0],
-            image_size=(height, width),
+        return SoftPairFragments(signed, pix, (~face_ok).sum(dim=1), n_views, (height, width))
+
+
+def _check_exact_indices(dtype, n_pixels: int, max_pairs: int):
+    """Pixel indices and pair ranks are computed in the vertices' float dtype; float32 is exact below 2^24."""
+    if dtype != torch.float64 and max(n_pixels, max_pairs) >= sp.MAX_EXACT_INDEX:
+        raise ValueError(
+            f"soft rasterizer: {n_pixels} pixels or max_pairs={max_pairs} reach 2^24, beyond exact float32 "
+            "indices; lower SoftRasterConfig.image_size / max_pairs or pass float64 vertices"
         )
 
 
@@ -181,7 +182,7 @@ class SoftSilhouetteRenderer:
         return self.shader(self.rasterizer(verts_cam_m, faces, K))
 
 
-EAGER_KERNELS = (sp.eval_pairs, sp.grad_factors, sp.coef_grad_rows)
+EAGER_KERNELS = (sp.face_table, sp.pair_forward, sp.pair_backward)
 
 
 class _CompiledOrEager:

@@ -1,7 +1,8 @@
 """Deterministic generator of the open hand model, saved in MANO's pickle layout.
 
 Steps: (1) rest surface from the anatomical SDF (surface.py); (2) fingertip vertices moved to MANO's tip
-indices; (3) skinning weights and an exact joint regressor (rigging.py); (4) shape directions (shapes.py);
+indices; (3) skinning weights and an exact joint regressor (rigging.py), pose correctives fitted to arc
+blending (correctives.py); (4) shape directions (shapes.py);
 (5) pose components from the synergy sampler (pose_space.py); (6) a UV layout (xatlas); (7) the left hand by
 mirroring the right across the model's x = 0 plane; (8) both written as plain-numpy pickles that smplx loads as
 it loads MANO_RIGHT.pkl / MANO_LEFT.pkl.
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.hand_model.anatomy import MANO_PARENTS, MANO_TIP_VERTEX_IDS, design_joints_mm
+from models.hand_model.correctives import fit_posedirs
 from models.hand_model.pose_space import joint_frames, joint_limits_rad, pose_pca
 from models.hand_model.rigging import joint_regressor, part_labels, skinning_weights
 from models.hand_model.shapes import shape_directions
@@ -63,7 +65,8 @@ def build_right_model() -> dict:
         "J_regressor": joint_regressor(verts_mm, joints_mm),
         "kintree_table": kintree,
         "shapedirs": shape_directions(verts_mm, labels, weights),
-        "posedirs": np.zeros((len(verts_mm), 3, 135)),
+        "posedirs": fit_posedirs(verts_mm / 1000.0, weights, joints_mm / 1000.0, joint_frames(),
+                                 joint_limits_rad()),
         "hands_components": components,
         "hands_components_std": comp_std,
         "hands_mean": mean,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from calibration.calibrate import calibrate_stereo, pair_images, parse_board
+from calibration.cli import main as calibration_main
 from calibration.errors import CalibrationError
+from calibration.fileio import load_calibration
 
 SIZE_WH = (480, 360)
 K = np.array([[450.0, 0, 242.0], [0, 449.0, 181.0], [0, 0, 1]])
@@ -88,15 +92,23 @@ def pair_dirs(tmp_path_factory):
     return root
 
 
-def test_calibration_recovers_known_rig(pair_dirs):
-    result = calibrate_stereo(pair_dirs / "left", pair_dirs / "right", parse_board("9x6", 25))
-    cal = result.calibration
-    assert cal.baseline_m == pytest.approx(np.linalg.norm(T_RIGHT), rel=0.01)
-    assert result.rms_px < 0.5 and result.rms_left_px < 0.5 and result.rms_right_px < 0.5
+def test_calibrate_cli_recovers_known_rig(pair_dirs, tmp_path, capsys):
+    out = tmp_path / "calib.json"
+    args = ["calibrate", "--left-dir", str(pair_dirs / "left"), "--right-dir", str(pair_dirs / "right"),
+            "--board", "9x6", "--square-mm", "25", "--out", str(out)]
+    assert calibration_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "pairs used: 12, rejected: 1" in printed and "99.png: board not found in the right view" in printed
+    assert "RMS reprojection error: left" in printed and "stereo" in printed
+    data = json.loads(out.read_text())
+    assert data["baseline_m"] == pytest.approx(np.linalg.norm(T_RIGHT), rel=0.01)
+    assert data["rms_px"] < 0.5 and data["extra"]["rms_left_px"] < 0.5 and data["extra"]["rms_right_px"] < 0.5
+    cal = load_calibration(out)
     np.testing.assert_allclose(cal.right.T_cam_left[:3, 3], T_RIGHT, atol=0.002)
     np.testing.assert_allclose(cal.right.T_cam_left[:3, :3], R_RIGHT, atol=6e-3)  # ~0.3 deg
     np.testing.assert_allclose(cal.left.K, K, rtol=0.01, atol=1.5)
-    assert len(result.used) == 12 and result.rejected == ["99.png: board not found in the right view"]
+    assert calibration_main(["show", str(out)]) == 0
+    assert "baseline: 100.0" in capsys.readouterr().out
 
 
 def test_too_few_pairs_refused_with_counts(pair_dirs, tmp_path):
@@ -106,6 +118,9 @@ def test_too_few_pairs_refused_with_counts(pair_dirs, tmp_path):
             (tmp_path / side / name).write_bytes((pair_dirs / side / name).read_bytes())
     with pytest.raises(CalibrationError, match=r"only 2 image pairs .* \(1 rejected\); at least 10"):
         calibrate_stereo(tmp_path / "left", tmp_path / "right", parse_board("9x6", 25))
+    args = ["calibrate", "--left-dir", str(tmp_path / "left"), "--right-dir", str(tmp_path / "right"),
+            "--board", "9x6", "--square-mm", "25", "--out", str(tmp_path / "c.json")]
+    assert calibration_main(args) == 2 and not (tmp_path / "c.json").exists()
 
 
 @pytest.mark.parametrize(

@@ -110,3 +110,11 @@ def test_info_cli_exit_status_2_without_traceback(tmp_path):
         timeout=60,
     )
     assert r.returncode == 2 and "unknown scheme 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+@needs_real
+def test_real_converging_rig_refuses_rectification_with_a_reason(tmp_path):
+    calib = save_calibration(tmp_path / "hp.json", import_temugeb(REAL / "camera_parameters"))
+    media = REAL / "media"
+    with pytest.raises(CaptureError, match="74 deg apart.*rectify=0"):
+        open_source(f"video:{media / 'cam0_test.mp4'},{media / 'cam1_test.mp4'}?calib={calib}&rectify=1")

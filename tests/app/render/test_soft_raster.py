@@ -38,6 +38,6 @@ def dense_reference(verts_cam_m, faces, K, cfg: SoftRasterConfig, truncate: bool
     inside = (cross > 0).all(-1) | (cross < 0).all(-1)
     D = torch.sigmoid(torch.where(inside, d2, -d2) / cfg.sigma_px2)
     if truncate:
-        D = torch.where(inside | (d2 <= cfg.blur_radius2_px2), D, torch.zeros_like(D))
+        D = torch.where(inside | (d2 < cfg.blur_radius2_px2), D, torch.zeros_like(D))
     D = D * in_front[:, faces].all(-1)[:, None, :]
     return (1.0 - torch.prod(1.0 - D, dim=-1)).reshape(-1, height, width)
