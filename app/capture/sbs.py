@@ -188,30 +188,31 @@ def open_sbs_file(uri: SourceURI) -> SbsSource:
     uri.check_params(("conf", "mode", "rectify", "pace"))
     if not uri.target:
         raise CaptureError(f"source {uri.text!r}: give the video file, e.g. sbs:session.mp4?conf=SN123.conf")
-    pacer = pacer_for(uri)
+    pacer, rectify = pacer_for(uri), uri.flag("rectify", True)
     uri.require("conf", CONF_HINT)
     video = VideoFile(uri.target, uri.text)
+    try:
+        raw = _load_conf(uri, _sbs_mode(uri, video))
+    except CaptureError:
+        video.close()
+        raise
+    return SbsSource(FileFeed(video, pacer), raw, uri.text, rectify=rectify, is_live=False, fps=video.fps,
+                     frames_total=video.frames_total)
+
+
+def _sbs_mode(uri: SourceURI, video: VideoFile) -> ZedMode:
+    """The ZED mode of a side-by-side video: from its frame size, checked against ``mode=`` when given."""
     w, h = video.size_wh
     mode = mode_for_eye_size((w // 2, h)) if w % 2 == 0 else None
     if "mode" in uri.params or mode is None:
         mode = _mode(uri, "HD720")
         if (w, h) != (2 * mode.size_wh[0], mode.size_wh[1]):
-            video.close()
             raise CaptureError(
                 f"source {uri.text!r}: {video.path} is {w}x{h} but a side-by-side ZED {mode.name} "
                 f"video is {2 * mode.size_wh[0]}x{mode.size_wh[1]}; record in a ZED mode "
                 "(HD2K, HD1080, HD720, VGA) or pass the matching mode="
             )
-    raw = _load_conf(uri, mode)
-    return SbsSource(
-        FileFeed(video, pacer),
-        raw,
-        uri.text,
-        rectify=uri.flag("rectify", True),
-        is_live=False,
-        fps=video.fps,
-        frames_total=video.frames_total,
-    )
+    return mode
 
 
 def default_backend() -> int:

@@ -154,28 +154,29 @@ def open_video_pair(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture
 
 def _file_pair(uri: SourceURI, parts: list[str], raw: StereoCalibration, rectify: bool) -> PairSource:
     pacer = pacer_for(uri)
-    left = VideoFile(parts[0], uri.text)
-    right = VideoFile(parts[1], uri.text)
-    for video, view, name in ((left, raw.left, "left"), (right, raw.right, "right")):
-        if video.size_wh != view.size_wh:
-            left.close()
-            right.close()
-            raise CaptureError(
-                f"source {uri.text!r}: {video.path} is {video.size_wh[0]}x{video.size_wh[1]} but "
-                f"the calibration's views.{name}.size_wh is {view.size_wh[0]}x{view.size_wh[1]}; "
-                "use the calibration made for these videos"
-            )
+    videos: list[VideoFile] = []
+    try:
+        for part, view, name in zip(parts, (raw.left, raw.right), ("left", "right"), strict=True):
+            videos.append(VideoFile(part, uri.text))
+            _check_video_size(videos[-1], view, name, uri.text)
+    except CaptureError:
+        for video in videos:
+            video.close()
+        raise
+    left, right = videos
     counts = [n for n in (left.frames_total, right.frames_total) if n is not None]
     total = min(counts) if len(counts) == 2 else None
-    return PairSource(
-        PairFileFeed(left, right, pacer),
-        raw,
-        uri.text,
-        rectify=rectify,
-        is_live=False,
-        fps=left.fps,
-        frames_total=total,
-    )
+    return PairSource(PairFileFeed(left, right, pacer), raw, uri.text, rectify=rectify, is_live=False,
+                      fps=left.fps, frames_total=total)
+
+
+def _check_video_size(video: VideoFile, view: CameraView, name: str, origin: str) -> None:
+    if video.size_wh != view.size_wh:
+        raise CaptureError(
+            f"source {origin!r}: {video.path} is {video.size_wh[0]}x{video.size_wh[1]} but "
+            f"the calibration's views.{name}.size_wh is {view.size_wh[0]}x{view.size_wh[1]}; "
+            "use the calibration made for these videos"
+        )
 
 
 def _live_camera(factory: Callable, index: int, view: CameraView, origin: str) -> LiveFeed:

@@ -127,7 +127,11 @@ class ZedSdkSource(ClosingMixin):
         if err != sl.ERROR_CODE.SUCCESS:
             raise sdk_error(err, "opening the camera" if self.is_live else "opening the SVO file", uri.text)
         info = self._cam.get_camera_information()
-        self.calibration = calibration_from_sdk(info, uri.text)
+        try:
+            self.calibration = calibration_from_sdk(info, uri.text)
+        except CaptureError:
+            self._cam.close()
+            raise
         conf = _camera_config(info)
         self.nominal_fps = float(getattr(conf, "fps", None) or getattr(info, "camera_fps", 30.0))
         self.frames_total = None if self.is_live else int(self._cam.get_svo_number_of_frames())

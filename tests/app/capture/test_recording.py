@@ -174,9 +174,7 @@ def test_bounded_queue_drops_and_counts_instead_of_blocking(tmp_path):
     w = RecordingWriter(tmp_path / "rec", CAL, queue_size=2)
     encode = w._encode
     w._encode = lambda rgb: (gate.wait(5), encode(rgb))[1]
-    t0 = time.monotonic()
-    accepted = [w.write(frame(i)) for i in range(10)]
-    assert time.monotonic() - t0 < 1.0
+    accepted = [w.write(frame(i)) for i in range(10)]  # a blocking write could never return False
     gate.set()
     summary = w.close()
     assert accepted.count(False) == summary["frames_dropped"] >= 7

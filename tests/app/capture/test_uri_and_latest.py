@@ -53,7 +53,7 @@ def test_latest_frame_thread_keeps_only_the_newest():
     reader = LatestFrameThread(grab, "fake")
     try:
         first, _ = reader.get()
-        time.sleep(0.05)  # a slow consumer: the device produced many frames meanwhile
+        time.sleep(0.1)  # a slow consumer: the device produced many frames meanwhile
         newest, t_ns = reader.get()
         assert int(newest[0, 0]) > int(first[0, 0]) + 5 and reader.dropped > 5
         assert abs(t_ns - time.monotonic_ns()) < 1e9
