@@ -25,7 +25,7 @@ def check_array(name: str, arr: np.ndarray, shape: tuple, dtype=None) -> None:
     """Raise ValueError unless ``arr`` is an ndarray of ``shape`` (None = any size) and ``dtype`` kind."""
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array, got {type(arr).__name__}")
-    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape, strict=False)):
         raise ValueError(f"{name}: expected shape {shape}, got {arr.shape}")
     if dtype is not None and arr.dtype != np.dtype(dtype):
         raise ValueError(f"{name}: expected dtype {np.dtype(dtype)}, got {arr.dtype}")

@@ -44,7 +44,8 @@ def dense_silhouette(verts, faces, K, cfg: SoftRasterConfig):
     height, width = cfg.image_size
     z = verts[..., 2]
     uv = torch.stack(
-        (K[:, 0, 0, None] * verts[..., 0] / z + K[:, 0, 2, None], K[:, 1, 1, None] * verts[..., 1] / z + K[:, 1, 2, None]),
+        (K[:, 0, 0, None] * verts[..., 0] / z + K[:, 0, 2, None],
+         K[:, 1, 1, None] * verts[..., 1] / z + K[:, 1, 2, None]),
         -1,
     )
     ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")

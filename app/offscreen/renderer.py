@@ -54,7 +54,7 @@ class OffscreenRenderer:
         scene.add(cam, pose=CV_TO_GL)
 
     def _lights(self, scene, light_dirs_cam: np.ndarray, intensities: np.ndarray) -> None:
-        for d, inten in zip(light_dirs_cam, intensities):
+        for d, inten in zip(light_dirs_cam, intensities, strict=False):
             z = -np.asarray(d, float) / np.linalg.norm(d)  # GL lights shine along their -z axis
             x = np.cross([0.0, 1.0, 0.3], z)
             x /= np.linalg.norm(x)

@@ -24,6 +24,8 @@ torch.compile fuses each into one loop; eager PyTorch runs the same code.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 # Squared edge length (px^2) under which an edge counts as a point (its direction is undefined).
@@ -144,7 +146,7 @@ def pair_forward(faces, fid, r2_px2: float, width: int):
             best, min_s = (d2, s, excess, tau, torch.zeros_like(fid)), s
             continue
         closer = d2 < best[0]
-        best = (*(torch.where(closer, new, old) for new, old in zip((d2, s, excess, tau), best[:4])),
+        best = (*(torch.where(closer, new, old) for new, old in zip((d2, s, excess, tau), best[:4], strict=False)),
                 torch.where(closer, k, best[4]))
         min_s = torch.minimum(min_s, s)
     d2, s, excess, tau, k = best
@@ -155,24 +157,46 @@ def pair_forward(faces, fid, r2_px2: float, width: int):
 
 
 def pair_backward(grad_signed, signed, s, excess, tau, k, fid, edges):
-    """Gradient of sum(grad_signed * signed) w.r.t. the triangles' vertices, flat (BF * 3 * 2,).
+    """Per-pair gradient of sum(grad_signed * signed) w.r.t. its face's vertices: (P, 6) rows
+    (vertex 0 x, y, vertex 1 x, y, vertex 2 x, y); only the nearest edge's two vertices are non-zero.
 
     signed, s, excess, tau, k, fid: (P,) from pair_forward; edges: (BF * 3, 5) edge table.
     """
-    edge = fid * 3 + k
-    e = edges[edge]
+    e = edges[fid * 3 + k]
     u_x, u_y, n_x, n_y, inv_len = (e[:, j] for j in range(_N_EDGE_COLS))
     g2 = torch.where(signed > 0, 2.0, -2.0) * grad_signed  # d signed / d(d^2) * 2: d(d^2)/dq = -2 (p - q)
     r_x = excess * u_x + s * n_x  # p - q in image coordinates
     r_y = excess * u_y + s * n_y
     t = (tau * inv_len).clamp(0.0, 1.0)
-    g_b = -g2 * t
-    g_a = -g2 - g_b
-    a = edge * 2
-    b = (fid * 3 + torch.remainder(k + 1, 3)) * 2
-    out = grad_signed.new_zeros(edges.shape[0] * 2)
-    index = torch.cat((a, a + 1, b, b + 1))
-    return out.index_add_(0, index, torch.cat((g_a * r_x, g_a * r_y, g_b * r_x, g_b * r_y)))
+    g_b = -g2 * t  # on vertex k + 1
+    g_a = -g2 - g_b  # on vertex k
+    cols = []
+    for j in range(3):
+        w = torch.where(k == j, g_a, torch.where(k == (j + 2) % 3, g_b, 0.0))
+        cols += [w * r_x, w * r_y]
+    return torch.stack(cols, dim=1)
+
+
+def shade_forward(signed, sigma_px2: float):
+    """log(1 - D) per pair, D = sigmoid(signed / sigma): -softplus(signed / sigma), exact (0 for -inf)."""
+    return -torch.nn.functional.softplus(signed / sigma_px2)
+
+
+def shade_backward(grad_log_miss_pix, pix, signed, sigma_px2: float):
+    """d loss / d signed per pair from d loss / d(sum log(1 - D)) per pixel (flat), gathered at pix."""
+    return grad_log_miss_pix[pix] * (-torch.sigmoid(signed / sigma_px2) / sigma_px2)
+
+
+def face_sum_matrix(counts: torch.Tensor, dtype) -> torch.Tensor:
+    """(BF, P) sparse CSR matrix of ones summing the consecutive pairs of each face (the fast reduction)."""
+    crow = torch.zeros(counts.shape[0] + 1, dtype=torch.int64, device=counts.device)
+    torch.cumsum(counts, 0, out=crow[1:])
+    n_pairs = int(crow[-1])
+    col = torch.arange(n_pairs, device=counts.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, col, torch.ones(n_pairs, dtype=dtype, device=counts.device),
+                                       size=(counts.shape[0], n_pairs))
 
 
 class PairSignedDist2(torch.autograd.Function):
@@ -192,7 +216,7 @@ class PairSignedDist2(torch.autograd.Function):
             raise PairLimitError(total, max_pairs)
         fid = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts, output_size=total)
         signed, pix, s, excess, tau, k = forward_fn(faces, fid, r2_px2, width)
-        ctx.save_for_backward(signed, s, excess, tau, k, fid, edges)
+        ctx.save_for_backward(signed, s, excess, tau, k, fid, edges, counts)
         ctx.backward_fn = backward_fn
         ctx.mark_non_differentiable(pix)
         return signed, pix
@@ -200,6 +224,27 @@ class PairSignedDist2(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_signed, _grad_pix):
-        grad = ctx.backward_fn(grad_signed, *ctx.saved_tensors)
-        n_faces = ctx.saved_tensors[-1].shape[0] // 3
-        return grad.view(n_faces, 3, 2), None, None, None, None, None, None, None, None
+        *saved, counts = ctx.saved_tensors
+        rows = ctx.backward_fn(grad_signed.contiguous(), *saved)
+        grad = face_sum_matrix(counts, rows.dtype) @ rows
+        return grad.view(-1, 3, 2), None, None, None, None, None, None, None, None
+
+
+class LogMissSum(torch.autograd.Function):
+    """signed (P,), pix (P,) -> per-pixel sum over pairs of log(1 - D), flat (n_pixels,).
+
+    Non-differentiable inputs: pix (P,) int64, n_pixels, sigma_px2, kernels = (shade_forward, shade_backward).
+    """
+
+    @staticmethod
+    def forward(ctx, signed, pix, n_pixels: int, sigma_px2: float, kernels):
+        log_miss = kernels[0](signed, sigma_px2)
+        ctx.save_for_backward(signed, pix)
+        ctx.sigma_px2, ctx.backward_fn = sigma_px2, kernels[1]
+        return log_miss.new_zeros(n_pixels).index_add_(0, pix, log_miss)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_total):
+        signed, pix = ctx.saved_tensors
+        return ctx.backward_fn(grad_total.contiguous(), pix, signed, ctx.sigma_px2), None, None, None, None

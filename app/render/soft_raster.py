@@ -28,7 +28,6 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from app.render import _soft_pairs as sp
 from app.render._soft_pairs import PairLimitError  # noqa: F401 - re-exported
@@ -156,15 +155,16 @@ def _check_exact_indices(dtype, n_pixels: int, max_pairs: int):
 class SoftSilhouetteShader:
     """SoftPairFragments -> (B, H, W) silhouette in [0, 1]: 1 - exp(sum over pairs of log(1 - D))."""
 
-    def __init__(self, cfg: SoftRasterConfig):
+    def __init__(self, cfg: SoftRasterConfig, kernels=None):
         self.cfg = cfg
+        self.kernels = kernels if kernels is not None else EAGER_SHADER_KERNELS
 
     def __call__(self, fragments: SoftPairFragments) -> torch.Tensor:
         height, width = fragments.image_size
-        signed = fragments.signed_dist2_px2
-        log_miss = -F.softplus(signed / self.cfg.sigma_px2)  # log(1 - sigmoid(x)) = -softplus(x), exact
-        total = signed.new_zeros(fragments.batch_size * height * width)
-        total = total.index_add(0, fragments.pixel_index, log_miss)
+        n_pixels = fragments.batch_size * height * width
+        total = sp.LogMissSum.apply(
+            fragments.signed_dist2_px2, fragments.pixel_index, n_pixels, self.cfg.sigma_px2, self.kernels
+        )
         return (-torch.expm1(total)).view(fragments.batch_size, height, width)
 
 
@@ -183,6 +183,7 @@ class SoftSilhouetteRenderer:
 
 
 EAGER_KERNELS = (sp.face_table, sp.pair_forward, sp.pair_backward)
+EAGER_SHADER_KERNELS = (sp.shade_forward, sp.shade_backward)
 
 
 class _CompiledOrEager:
@@ -203,9 +204,9 @@ class _CompiledOrEager:
         return self.fn(*args)
 
 
-def compiled_kernels():
-    """The per-pair kernels wrapped in torch.compile (dynamic shapes), eager fallback on failure."""
-    return tuple(_CompiledOrEager(fn) for fn in EAGER_KERNELS)
+def compiled_kernels(kernels):
+    """Kernels wrapped in torch.compile (dynamic shapes), each falling back to eager on failure."""
+    return tuple(_CompiledOrEager(fn) for fn in kernels)
 
 
 def pytorch3d_available() -> bool:
@@ -223,5 +224,7 @@ def build_soft_silhouette_renderer(cfg: SoftRasterConfig):
         from app.render.pytorch3d_backend import Pytorch3dSilhouetteRenderer
 
         return Pytorch3dSilhouetteRenderer(cfg)
-    kernels = compiled_kernels() if cfg.compile else EAGER_KERNELS
-    return SoftSilhouetteRenderer(SoftRasterizer(cfg, kernels), SoftSilhouetteShader(cfg))
+    raster_kernels, shader_kernels = EAGER_KERNELS, EAGER_SHADER_KERNELS
+    if cfg.compile:
+        raster_kernels, shader_kernels = compiled_kernels(raster_kernels), compiled_kernels(shader_kernels)
+    return SoftSilhouetteRenderer(SoftRasterizer(cfg, raster_kernels), SoftSilhouetteShader(cfg, shader_kernels))

@@ -1,5 +1,5 @@
-"""Dataset readers of the evaluation, by name. A reader is ``read(root: Path, limit: int | None)`` returning an
-iterator of ``EvalSample`` (images loaded lazily, one sample at a time).
+"""Dataset readers of the evaluation, by name. A reader is ``read(root: Path, limit: int | None)``
+returning an iterator of ``EvalSample`` (images loaded lazily, one sample at a time).
 
 - ``realworld``: the layout of hand-graph-cnn's real-world test set (Ge et al. CVPR 2019), as in
   ../shared/realdata/hand-graph-cnn_real_world_testset: ``images/*.jpg`` (256x256 tight crops) and

@@ -1,7 +1,8 @@
 """Per-sample errors, the summary of the evaluation JSON, and PCK curves. Pure numpy / app.geometry.
 
-2D error of a sample: the mean over its 21 keypoints (and over its views) of the pixel distance to ground truth;
-``median_2d_error_px`` / ``mean_2d_error_px`` are the median / mean of that over detected samples.
+2D error of a sample: the mean over its 21 keypoints (and over its views) of the pixel distance to the
+ground truth; ``median_2d_error_px`` / ``mean_2d_error_px`` are the median / mean of that over detected
+samples.
 3D: ``mpjpe_mm`` is the mean joint distance with no alignment (metric position in the camera frame);
 ``pa_mpjpe_mm`` after Procrustes alignment (FreiHAND protocol); both averaged over samples with a 3D result,
 each sample over its finite joints. A sample is detected when the method found the hand in every view (and,

@@ -1,8 +1,9 @@
 """Anatomical layout of the open hand model (right hand, rest pose, millimetres).
 
-Model frame: origin at the wrist joint, x from the wrist towards the middle fingertip, y out of the back of the
-hand (the palm faces -y), z towards the little finger (x, y, z right-handed). The rest pose is a flat hand with
-slightly spread fingers, as MANO's template.
+Model frame: origin on the wrist's radiocarpal line (the wrist joint sits 13 mm distal, see WRIST_MM),
+x from the wrist towards the middle fingertip, y out of the back of the hand (the palm faces -y), z towards the
+little finger (x, y, z right-handed). The rest pose is a flat hand with slightly spread fingers, as MANO's
+template.
 
 Proportions are those of an average adult hand (hand length ~190 mm wrist crease to middle fingertip, palm
 width ~85 mm at the knuckles, finger segment ratios ~ proximal : middle : distal = 1.0 : 0.62 : 0.52 of the
@@ -44,17 +45,21 @@ class FingerSpec:
     flatten: float = 0.88
 
 
+# The wrist keypoint sits at the wrist crease, at the base of the palm, ~13 mm distal to the radiocarpal line.
+WRIST_MM = (13.0, -1.0, -2.0)
+
+
 def _splay(deg: float) -> tuple[float, float, float]:
     a = np.deg2rad(deg)
     return (float(np.cos(a)), 0.0, float(np.sin(a)))
 
 
 FINGERS: dict[str, FingerSpec] = {
-    "index": FingerSpec((92.0, 0.0, -24.0), _splay(-5.0), (41.0, 25.0, 22.0), (10.0, 9.2, 8.5, 8.0)),
-    "middle": FingerSpec((96.0, 0.0, -4.0), _splay(0.0), (45.0, 28.0, 23.0), (10.2, 9.4, 8.7, 8.1)),
-    "ring": FingerSpec((90.0, 0.0, 15.0), _splay(5.0), (42.0, 27.0, 23.0), (9.6, 8.9, 8.2, 7.6)),
-    "pinky": FingerSpec((80.0, 0.0, 32.0), _splay(11.0), (33.0, 20.0, 21.0), (8.7, 8.0, 7.4, 6.9)),
-    "thumb": FingerSpec((24.0, -8.0, -22.0), (0.74, -0.28, -0.61), (42.0, 31.0, 27.0), (14.0, 11.2, 10.4, 9.4),
+    "index": FingerSpec((92.0, 0.0, -24.0), _splay(-5.0), (38.0, 24.0, 21.0), (10.0, 9.2, 8.5, 8.0)),
+    "middle": FingerSpec((96.0, 0.0, -4.0), _splay(0.0), (42.0, 27.0, 22.0), (10.2, 9.4, 8.7, 8.1)),
+    "ring": FingerSpec((90.0, 0.0, 15.0), _splay(5.0), (39.0, 26.0, 22.0), (9.6, 8.9, 8.2, 7.6)),
+    "pinky": FingerSpec((80.0, 0.0, 32.0), _splay(11.0), (31.0, 19.0, 20.0), (8.7, 8.0, 7.4, 6.9)),
+    "thumb": FingerSpec((32.0, -9.0, -28.0), (0.74, -0.28, -0.61), (34.0, 31.0, 27.0), (14.0, 11.2, 10.4, 9.4),
                         flatten=1.0),
 }
 
@@ -70,6 +75,7 @@ def finger_points_mm(spec: FingerSpec) -> np.ndarray:
 def design_joints_mm() -> tuple[np.ndarray, np.ndarray]:
     """Designed skeleton: joints (16, 3) and tips (5, 3) in MANO order, millimetres, model frame."""
     joints = np.zeros((16, 3))
+    joints[0] = WRIST_MM
     tips = np.zeros((5, 3))
     for k, name in enumerate(TIP_NAMES):
         pts = finger_points_mm(FINGERS[name])

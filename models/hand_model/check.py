@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from app.geometry.camera import project
-from models.hand_model.anatomy import FINGER_FIRST_JOINT, TIP_NAMES
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
 from models.synth.appearance import random_background, skin_vertex_colours
 from models.synth.forearm import forearm_mesh, pose_forearm
@@ -193,7 +192,7 @@ def contact_sheet(model, data: dict, n: int = 12, seed: int = 1, cols: int = 4, 
     for i in range(n):
         s = rend.sample(rng, VIEW_KINDS[i % 3])
         img = s.rgb.copy()
-        for p, vis in zip(s.keypoints_px, s.visible):
+        for p, vis in zip(s.keypoints_px, s.visible, strict=False):
             cv2.circle(img, (int(round(p[0])), int(round(p[1]))), 4, (40, 220, 40) if vis else (230, 40, 40), -1)
         tiles.append(cv2.resize(img, (tile, tile), interpolation=cv2.INTER_AREA))
     rend.close()

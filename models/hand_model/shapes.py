@@ -59,7 +59,7 @@ def shape_directions(verts_mm: np.ndarray, labels: np.ndarray, weights: np.ndarr
         base = finger_points_mm(FINGERS[name])[0][None]
         carried = [f[0] for f in _palm_fields(base)]  # how this finger's knuckle moves
         finger = 1.0 - w_palm[sel]
-        for col, field in zip((0, 1, 3, 4, 9), carried):
+        for col, field in zip((0, 1, 3, 4, 9), carried, strict=False):
             if col in (1, 4, 9):  # rigid carry of the finger with its knuckle
                 dirs[sel, :, col] = w_palm[sel] * dirs[sel, :, col] + finger * field
         along, axis, radial = _finger_axis_offset(v[sel], name)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
-import pytest
 import torch
 
-from app.render import SoftRasterConfig, build_soft_silhouette_renderer
+from app.render import SoftRasterConfig
 
 torch.set_num_threads(1)
 

@@ -147,7 +147,8 @@ def _py2_array(a: np.ndarray) -> bytes:
     dtype = b"cnumpy\ndtype\n" + _py2_str(a.dtype.str[1:].encode()) + b"K\x00K\x01\x87R" + dtype_state + b"b"
     shape = _py2_tuple([_py2_int(n) for n in a.shape])
     state = _py2_tuple([b"K\x01", shape, dtype, b"\x89", _py2_str(a.astype(a.dtype.newbyteorder("<")).tobytes())])
-    return b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R" + state + b"b"
+    head = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+    return head + _py2_str(b"b") + b"\x87R" + state + b"b"
 
 
 def _py2_object(module_class: bytes, items: list[tuple[bytes, bytes]]) -> bytes:

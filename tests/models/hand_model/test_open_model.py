@@ -72,7 +72,10 @@ def _frames():
         return pickle.load(fh)["joint_frames"]
 
 
-def _flex_all(deg: float, joints=slice(None)) -> np.ndarray:
+ALL_JOINTS = slice(None)
+
+
+def _flex_all(deg: float, joints=ALL_JOINTS) -> np.ndarray:
     """Finger joints (default all, thumb included) flexed by deg, clipped to the joint limits."""
     a = np.zeros((1, 15, 3))
     a[:, joints, 0] = np.deg2rad(deg)

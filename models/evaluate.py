@@ -1,0 +1,77 @@
+"""Evaluate a keypoint method on a dataset (thin CLI).
+
+    python -m models.evaluate --dataset realworld \
+        --root ../shared/realdata/hand-graph-cnn_real_world_testset \
+        --method mediapipe --json out/realworld_mediapipe.json
+
+Writes the JSON ({"n", "detection_rate", "median_2d_error_px", "mean_2d_error_px"} and for 3D methods
+{"mpjpe_mm", "pa_mpjpe_mm"}; definitions in models/eval/metrics.py), a per-sample CSV and a PCK plot PNG
+beside it. Datasets and methods come from the registries in models/eval/datasets.py and
+models/eval/methods.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from models.eval.datasets import DATASETS, DatasetError, read_dataset
+from models.eval.methods import METHODS, MethodOptions
+from models.eval.metrics import evaluate_sample, summarise
+from models.eval.report import side_paths, write_csv, write_json, write_pck_plot
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m models.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS), help="dataset reader")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--method", required=True, choices=sorted(METHODS), help="keypoint method")
+    p.add_argument("--json", required=True, help="output JSON path (CSV and PNG are written beside it)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
+    p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1), help="MediaPipe model")
+    p.add_argument("--pad", default="0.5,1.0",
+                   help="margins (x crop side) tried in turn on tight crops, comma-separated; 0 = raw crop")
+    return p
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate and write the outputs; returns the summary."""
+    spec = METHODS[args.method]
+    opts = MethodOptions(model_complexity=args.model_complexity,
+                         pad_fractions=tuple(float(v) for v in args.pad.split(",")))
+    samples = read_dataset(args.dataset, args.root, args.limit)
+    method, results, n_views = spec.factory(opts), [], 1
+    try:
+        for sample in samples:
+            if spec.needs_stereo and not sample.is_stereo:
+                raise DatasetError(f"method {args.method!r} needs a stereo dataset; {args.dataset!r} is mono "
+                                   "(use --method mediapipe, or a stereo dataset such as synthetic)")
+            n_views = len(sample.images)
+            results.append(evaluate_sample(sample, method(sample), spec.outputs_3d))
+    finally:
+        method.close()
+    if not results:
+        raise DatasetError(f"no samples found in {args.root} for dataset {args.dataset!r}")
+    summary = summarise(results, spec.outputs_3d, n_views)
+    out = Path(args.json)
+    write_json(out, summary)
+    csv_path, png_path = side_paths(out)
+    write_csv(csv_path, results)
+    write_pck_plot(png_path, results, n_views, spec.outputs_3d, f"{args.method} on {args.dataset}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except (DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
