@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_detection.py --json out/bench_detection.json [--frames 80]
 
 Frames come from MediaPipe's sample hand videos in ../shared/realdata/mediapipe_samples_test_assets
-(640x360 and 1280x720), resized to each resolution measured; the right view is the left shifted by 32 px
+(640x360 and 1280x720), resized to each resolution measured; the right view is the left shifted by 96 px
 (a plausible disparity). Modes:
 - serial: view 1 then view 2 in this thread;
 - threads: the detector's two-thread pool (MediaPipe releases the GIL inside its graph);
@@ -37,7 +37,7 @@ from calibration.rig import make_stereo  # noqa: E402
 ASSETS = ROOT.parent / "shared" / "realdata" / "mediapipe_samples_test_assets"
 VIDEOS = {(640, 360): "hand_landmarker_android_test_video.mp4",
           (1280, 720): "gesture_recognizer_android_test_video.mp4"}
-DISPARITY_PX = 32
+DISPARITY_PX = 96
 
 
 def read_frames(size_wh: tuple[int, int], n: int) -> list[np.ndarray]:

@@ -46,6 +46,11 @@ class OneEuroFilter:
     def reset(self) -> None:
         self._x = self._dx = self._t_s = None
 
+    @property
+    def last(self) -> np.ndarray | None:
+        """The latest filtered value (float64), None before the first sample."""
+        return self._x
+
     def __call__(self, x: np.ndarray, t_s: float) -> np.ndarray:
         """Filter sample ``x`` taken at time ``t_s`` (seconds, increasing); returns float64, x's shape."""
         x = np.asarray(x, dtype=np.float64)
@@ -64,8 +69,9 @@ class OneEuroFilter:
 
 
 class KeypointFilters:
-    """One ``OneEuroFilter`` per track key (e.g. ('right', 'left-view')); a track unseen for longer than
-    ``reset_after_s`` starts fresh, so a re-detected hand does not glide in from its old position."""
+    """One ``OneEuroFilter`` per track key (e.g. ('right', 'left-view')). A track starts fresh when it was
+    unseen for longer than ``reset_after_s`` or when the new sample jumps by more than ``max_jump`` (median
+    over rows; e.g. two hands swapping labels), so a hand never glides in from another position."""
 
     def __init__(self, params: OneEuroParams, reset_after_s: float = 0.5):
         self.params = params
@@ -73,12 +79,20 @@ class KeypointFilters:
         self._filters: dict = {}
         self._last_s: dict = {}
 
-    def __call__(self, key, x: np.ndarray, t_s: float) -> np.ndarray:
+    def __call__(self, key, x: np.ndarray, t_s: float, max_jump: float = np.inf) -> np.ndarray:
+        """Filtered ``x`` (N, D) of track ``key`` at ``t_s`` seconds."""
         f = self._filters.get(key)
-        if f is None or t_s - self._last_s[key] > self.reset_after_s:
+        if f is None or t_s - self._last_s[key] > self.reset_after_s or self._jump(f, x) > max_jump:
             f = self._filters[key] = OneEuroFilter(self.params)
         self._last_s[key] = t_s
         return f(x, t_s)
+
+    @staticmethod
+    def _jump(f: OneEuroFilter, x: np.ndarray) -> float:
+        if f.last is None or f.last.shape != np.shape(x):
+            return 0.0
+        d = np.linalg.norm(np.reshape(np.asarray(x, np.float64) - f.last, (len(x), -1)), axis=1)
+        return float(np.nanmedian(d)) if np.isfinite(d).any() else 0.0
 
 
 def filter_sequence(params: OneEuroParams, t_s: np.ndarray, xs: np.ndarray) -> np.ndarray:

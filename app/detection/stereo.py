@@ -101,7 +101,9 @@ class StereoHandDetector:
             return None
         if not self.cfg.filter_enabled:
             return hand.keypoints_px
-        return self.filters(key, hand.keypoints_px, t_s).astype(np.float32)
+        # A jump of half the hand's size is another hand (labels swapped), not motion: restart the track.
+        box = keypoint_box(hand.keypoints_px, 1.0)
+        return self.filters(key, hand.keypoints_px, t_s, max_jump=0.5 * float(box[2])).astype(np.float32)
 
     def observe(self, frame: StereoFrame, pair: tuple, label: str, key: str, t_s: float) -> HandObservation:
         """Filter, crop, heatmap and (for a pair) triangulate one hand."""

@@ -30,9 +30,9 @@ import torch
 
 # Squared edge length (px^2) under which an edge counts as a point (its direction is undefined).
 _TINY_LEN2_PX2 = 1e-12
-# Face table columns: box start rank, box width nx, flat pixel index of the box origin, orientation (+-1),
-# then per edge k at 4 + 5k: c_s, c_t, u_x, u_y, L (s = c_s + o (u_x iy - u_y ix), tau = c_t + u.(ix, iy)).
-_N_FACE_COLS = 19
+# Face table columns: box start rank, box width nx, flat pixel index of the box origin, then per edge k at 3 + 7k:
+# c_s, n_x, n_y, c_t, u_x, u_y, L with s = c_s + n.(ix, iy) and tau = c_t + u.(ix, iy).
+_N_FACE_COLS = 24
 # Edge table columns (row 3 f + k): u_x, u_y, n_x, n_y, 1 / L (0 for a point-like edge).
 _N_EDGE_COLS = 5
 # Index arithmetic runs in the float dtype of the vertices; float32 is exact below 2^24.
@@ -104,56 +104,76 @@ def face_table(tri_uv_px, face_ok, view_index, r_px: float, height: int, width: 
     """Steps 2 and 4's per-face data (no gradient).
 
     tri_uv_px: (BF, 3, 2) float pixels; face_ok: (BF,) bool; view_index: (BF,) float, the face's view b.
-    Returns faces (BF, 19) and edges (BF * 3, 5) tables (see _N_FACE_COLS, _N_EDGE_COLS) and the pair
-    count per face (BF,) float.
+    Returns the face table (BF, 24), the edge table (BF * 3, 5) (see _N_FACE_COLS, _N_EDGE_COLS) and the
+    pair count per face (BF,) float.
     """
     origin, size = _face_boxes(tri_uv_px, face_ok, r_px, height, width)
     counts = size[:, 0] * size[:, 1]
-    u, n, length, orient = _edge_frames(tri_uv_px)
+    u, n, length, _ = _edge_frames(tri_uv_px)
     w = origin[:, None, :] - tri_uv_px  # box origin relative to each edge's start vertex
     c_s = (n * w).sum(-1)
     c_t = (u * w).sum(-1)
-    per_edge = torch.stack((c_s, c_t, u[..., 0], u[..., 1], length), dim=-1).flatten(1)
+    per_edge = torch.stack((c_s, n[..., 0], n[..., 1], c_t, u[..., 0], u[..., 1], length), dim=-1).flatten(1)
     base = view_index * (height * width) + origin[:, 1] * width + origin[:, 0]
     start = torch.cumsum(counts, 0) - counts
-    faces = torch.cat((torch.stack((start, size[:, 0], base, orient), dim=1), per_edge), dim=1)
+    faces = torch.cat((torch.stack((start, size[:, 0], base), dim=1), per_edge), dim=1)
     inv_len = torch.where(length > 0, 1.0 / length.clamp(min=_TINY_LEN2_PX2), torch.zeros_like(length))
     edges = torch.cat((u, n, inv_len[..., None]), dim=-1).reshape(-1, _N_EDGE_COLS)
     return faces, edges, counts
 
 
+def _gather_rows(table, index):
+    """table (N, C)[index] transposed to (C, P): compiled, a fused row gather; eager, index_select on the
+    transposed table, whose contiguous (P,) rows keep the following eager ops fast."""
+    if torch.compiler.is_compiling():
+        return table[index].t()
+    return table.t().contiguous().index_select(1, index)
+
+
+def _less(a, b):
+    """Float mask (a < b) as 0. / 1. (eager: written straight into a float tensor, 6x faster than .to())."""
+    if torch.compiler.is_compiling():
+        return (a < b).to(a.dtype)
+    return torch.lt(a, b, out=torch.empty_like(a))
+
+
 def pair_forward(faces, fid, r2_px2: float, width: int):
     """Steps 3-5 for every candidate pair (no gradient).
 
-    faces: (BF, 19) face table; fid: (P,) int64 face of each pair, pairs of a face consecutive.
+    faces: (BF, 24) face table; fid: (P,) int64 face of each pair, pairs of a face consecutive.
     Returns signed (P,) float px^2, pix (P,) int64 flat pixel index b*H*W + y*W + x, and for the backward
-    pass the nearest edge's s, excess, tau (P,) float and its index k (P,) int64.
+    pass the nearest edge's s, excess, tau (P,) float and its index k (P,) float (0., 1. or 2.).
+    Selections use lerp with 0/1 weights (exact) rather than torch.where, which is slow in eager mode.
     """
-    g = faces[fid]
-    off = torch.arange(fid.shape[0], device=fid.device, dtype=faces.dtype) - g[:, 0]
-    iy = torch.floor(off / g[:, 1])
-    ix = off - iy * g[:, 1]
-    pix = (g[:, 2] + iy * width + ix).long()
-    orient = g[:, 3]
-    best = None
+    g = _gather_rows(faces, fid)
+    off = torch.arange(fid.shape[0], device=fid.device, dtype=faces.dtype) - g[0]
+    iy = torch.floor(off / g[1])
+    ix = off - iy * g[1]
+    pix = (g[2] + iy * width + ix).long()
     for k in range(3):
-        c_s, c_t, u_x, u_y, length = (g[:, 4 + 5 * k + j] for j in range(5))
-        s = c_s + orient * (u_x * iy - u_y * ix)
+        c_s, n_x, n_y, c_t, u_x, u_y, length = g[3 + 7 * k : 10 + 7 * k]
+        s = c_s + n_x * ix + n_y * iy
         tau = c_t + u_x * ix + u_y * iy
         excess = tau - torch.minimum(tau.clamp(min=0.0), length)
         d2 = s * s + excess * excess
-        if best is None:
-            best, min_s = (d2, s, excess, tau, torch.zeros_like(fid)), s
+        if k == 0:
+            best_d2, best_s, best_ex, best_tau, best_k, min_s = d2, s, excess, tau, torch.zeros_like(s), s
             continue
-        closer = d2 < best[0]
-        best = (*(torch.where(closer, new, old) for new, old in zip((d2, s, excess, tau), best[:4], strict=False)),
-                torch.where(closer, k, best[4]))
+        closer = _less(d2, best_d2)
+        best_d2 = torch.minimum(best_d2, d2)
+        best_s, best_ex, best_tau = (torch.lerp(b, v, closer) for b, v in ((best_s, s), (best_ex, excess),
+                                                                           (best_tau, tau)))
+        best_k = best_k + closer * (k - best_k)
         min_s = torch.minimum(min_s, s)
-    d2, s, excess, tau, k = best
-    inside = min_s > 0
-    signed = torch.where(inside, d2, -d2)
-    signed = torch.where(inside | (d2 < r2_px2), signed, float("-inf"))
-    return signed, pix, s, excess, tau, k
+    # inside <=> min_s > 0 (degenerate triangles have min_s <= 0); the shift sends min_s = +0 outside
+    signed = torch.copysign(best_d2, min_s - 1e-30)
+    signed = torch.where(signed > -r2_px2, signed, float("-inf"))
+    return signed, pix, best_s, best_ex, best_tau, best_k
+
+
+def _one_hot(k, j: int):
+    """1. where k == j, else 0. (k holds 0., 1. or 2.)."""
+    return (1.0 - (k - j).abs()).clamp(min=0.0)
 
 
 def pair_backward(grad_signed, signed, s, excess, tau, k, fid, edges):
@@ -162,17 +182,18 @@ def pair_backward(grad_signed, signed, s, excess, tau, k, fid, edges):
 
     signed, s, excess, tau, k, fid: (P,) from pair_forward; edges: (BF * 3, 5) edge table.
     """
-    e = edges[fid * 3 + k]
-    u_x, u_y, n_x, n_y, inv_len = (e[:, j] for j in range(_N_EDGE_COLS))
-    g2 = torch.where(signed > 0, 2.0, -2.0) * grad_signed  # d signed / d(d^2) * 2: d(d^2)/dq = -2 (p - q)
-    r_x = excess * u_x + s * n_x  # p - q in image coordinates
+    e = _gather_rows(edges, fid * 3 + k.long())
+    u_x, u_y, n_x, n_y, inv_len = e
+    g2 = grad_signed * torch.copysign(grad_signed.new_tensor(2.0), signed)  # d signed / d(d^2), times 2
+    r_x = excess * u_x + s * n_x  # p - q in image coordinates: d(d^2)/dq = -2 (p - q)
     r_y = excess * u_y + s * n_y
     t = (tau * inv_len).clamp(0.0, 1.0)
     g_b = -g2 * t  # on vertex k + 1
     g_a = -g2 - g_b  # on vertex k
+    hot = [_one_hot(k, j) for j in range(3)]
     cols = []
     for j in range(3):
-        w = torch.where(k == j, g_a, torch.where(k == (j + 2) % 3, g_b, 0.0))
+        w = hot[j] * g_a + hot[(j + 2) % 3] * g_b
         cols += [w * r_x, w * r_y]
     return torch.stack(cols, dim=1)
 

@@ -81,3 +81,5 @@ def test_tracks_are_independent_and_reset_after_gap():
     assert 0 < moved[0] < 10  # smoothed towards the new value
     assert bank("left", np.full(2, 100.0), 0.02)[0] == 100.0
     assert bank("right", np.full(2, 50.0), 1.0)[0] == 50.0  # after a gap: fresh start, no glide
+    assert bank("right", np.full(2, 52.0), 1.02)[0] < 52.0  # smoothing again
+    assert bank("right", np.full(2, 300.0), 1.04, max_jump=100.0)[0] == 300.0  # a jump: fresh start
