@@ -132,3 +132,33 @@ def test_pad_image_places_crop_in_the_middle():
     img = np.full((4, 6, 3), 7, np.uint8)
     out = methods.pad_image(img, 3)
     assert out.shape == (10, 12, 3) and out[3:7, 3:9].min() == 7 and out.sum() == img.sum()
+
+
+PHOTO = REALWORLD.parent / "mediapipe_samples_test_assets" / "hand_landmarker_android_test_image.jpg"
+
+
+@pytest.mark.skipif(not PHOTO.is_file(), reason=f"needs {PHOTO} (the shared real data)")
+def test_stereo_methods_on_a_shifted_real_photo():
+    """The plumbing a stereo dataset will use: a real photo as the left view, shifted by 150 px as the right
+    view of a rectified rig (f 500 px, baseline 63 mm -> depth 0.21 m). GT 2D = the hand's rough location."""
+    import cv2
+
+    img = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2RGB)
+    h, w = img.shape[:2]
+    right = np.zeros_like(img)
+    right[:, :w - 150] = img[:, 150:]
+    K = np.array([[500.0, 0, w / 2], [0, 500.0, h / 2], [0, 0, 1]])
+    calib = make_stereo(K, np.zeros(5), K, np.zeros(5), np.eye(3), [-0.063, 0, 0], (w, h), rectified=True)
+    gt = np.tile([[250.0, 260.0]], (21, 1))
+    sample = EvalSample("photo", (img, right), (gt, gt - [150.0, 0.0]), K, calibration=calib)
+    tri = methods.TriangulateMethod(methods.MethodOptions())
+    mp2d = methods.MediaPipeMethod(methods.MethodOptions())
+    try:
+        p3 = tri(sample)
+        p2 = mp2d(sample)
+    finally:
+        tri.close()
+        mp2d.close()
+    assert p3.xyz_cam_m is not None and np.nanmedian(p3.xyz_cam_m[:, 2]) == pytest.approx(0.21, rel=0.1)
+    assert all(u is not None and u.shape == (21, 2) for u in p2.uv_px + p3.uv_px)
+    assert np.linalg.norm(p2.uv_px[0].mean(0) - p3.uv_px[0].mean(0)) < 5.0
