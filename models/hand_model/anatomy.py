@@ -27,8 +27,9 @@ JOINT_NAMES = (
 TIP_NAMES = ("thumb", "index", "middle", "ring", "pinky")
 # First MANO joint of each finger, keyed like TIP_NAMES.
 FINGER_FIRST_JOINT = {"thumb": 13, "index": 1, "middle": 4, "ring": 10, "pinky": 7}
-# smplx's fingertip vertex indices for MANO (thumb, index, middle, ring, pinky): the open model puts its tips at
-# the same indices so smplx's extra joints select them unchanged.
+# The fingertip vertex indices commonly used with MANO (thumb, index, middle, ring, pinky; e.g. by FreiHAND-style
+# 21-keypoint regressors). The open model puts its tips at these indices so such code works unchanged; the app
+# itself always reads the model's own `tip_vertex_ids`.
 MANO_TIP_VERTEX_IDS = np.array([745, 317, 444, 556, 673], dtype=np.int64)
 
 

@@ -59,7 +59,8 @@ class HandModel(torch.nn.Module):
 
     def __init__(self, data: dict, *, is_left: bool = False, name: str = "open"):
         super().__init__()
-        d = validate_mano_dict(data)
+        label = data.get("model_name", "") if isinstance(data, dict) else ""
+        d = validate_mano_dict(data, source=f"<in-memory dict {label!s}>")
         self.is_left = bool(is_left)
         self.name = name
         self.num_verts = int(d["v_template"].shape[0])

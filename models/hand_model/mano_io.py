@@ -103,10 +103,12 @@ _CHUMPY_CLASSES: dict[str, type] = {}
 def _chumpy_class(module: str, name: str) -> type:
     """One stub subclass per chumpy class name, so evaluation can tell e.g. Select from Ch."""
     key = f"{module}.{name}"
-    if key not in _CHUMPY_CLASSES:
-        stub_name = f"ChumpyStub_{len(_CHUMPY_CLASSES)}"
-        _CHUMPY_CLASSES[key] = type(stub_name, (_ChumpyStub,), {"chumpy_name": key})
-    return _CHUMPY_CLASSES[key]
+    if key in _CHUMPY_CLASSES:
+        return _CHUMPY_CLASSES[key]
+    stub = type(f"ChumpyStub_{len(_CHUMPY_CLASSES)}", (_ChumpyStub,), {"chumpy_name": key})
+    if len(_CHUMPY_CLASSES) < 256:  # chumpy has a few dozen classes; damaged files must not grow this forever
+        _CHUMPY_CLASSES[key] = stub
+    return stub
 
 
 # The installed numpy's own reconstruction functions, found without naming its private module paths.

@@ -394,3 +394,16 @@ def test_fuzzed_pickles_raise_only_mano_file_error(tmp_path, edits, cut):
         load_mano_dict(path)
     except ManoFileError as exc:
         assert str(path) in str(exc)
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x05\x96" + struct.pack("<Q", 2**40) + b"abc.",  # huge BYTEARRAY8 (crashed CPython 3.11's unpickler)
+    b"\x80\x05\x95" + struct.pack("<Q", 2**40) + b"}.",    # FRAME longer than the file
+    b"\x80\x02}r" + struct.pack("<I", 2**31) + b".",       # LONG_BINPUT with an absurd memo index
+    b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"x.",    # huge BINBYTES8
+])
+def test_absurd_length_fields_are_refused_before_unpickling(tmp_path, payload):
+    path = write(tmp_path, payload)
+    with pytest.raises(ManoFileError) as info:
+        load_mano_dict(path)
+    assert_helpful(info.value, str(path), "damaged or truncated")
