@@ -1,6 +1,7 @@
 """Rendering: differentiable soft silhouettes (refinement) and a hard z-buffer rasterizer (texture)."""
 
 from app.render._soft_pairs import PairLimitError
+from app.render.hard_raster import HardFragments, HardRasterConfig, hard_rasterize
 from app.render.soft_raster import (
     SoftPairFragments,
     SoftRasterConfig,
@@ -11,6 +12,8 @@ from app.render.soft_raster import (
 )
 
 __all__ = [
+    "HardFragments",
+    "HardRasterConfig",
     "PairLimitError",
     "SoftPairFragments",
     "SoftRasterConfig",
@@ -18,4 +21,5 @@ __all__ = [
     "SoftSilhouetteRenderer",
     "SoftSilhouetteShader",
     "build_soft_silhouette_renderer",
+    "hard_rasterize",
 ]

@@ -17,6 +17,8 @@ Algorithm (per view b and face f, all vectorised):
    the triangle with d^2 >= r^2 (they add exactly nothing: sigmoid(-inf) = 0).
 Backward (PairSignedDist2): d^2 = |p - q|^2 with q = a + t (b - a) the nearest point of the nearest edge, so
 d(d^2)/da = -2 (p - q)(1 - t) and d(d^2)/db = -2 (p - q) t (t's own derivative drops out: q is optimal).
+The per-pair rows are summed per face by a sparse CSR (faces x pairs) matrix product: pairs of a face are
+consecutive, so the matrix is built without sorting, and it is ~6x faster than index_add on CPU.
 
 The kernels (face_table, pair_forward, pair_backward) are plain elementwise code on 1-D tensors so that
 torch.compile fuses each into one loop; eager PyTorch runs the same code.
