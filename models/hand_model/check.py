@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 
 from app.geometry.camera import project
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
@@ -65,8 +66,6 @@ def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> 
     angles = sample_angles(rng, 1)
     hand_pose = angles_to_axis_angle(angles, data["joint_frames"])[0]
     view = sample_view(rng, kind, distance_m=(0.3, 0.55))
-    from scipy.spatial.transform import Rotation
-
     glob = Rotation.from_matrix(view.R_cam_model).as_rotvec()
     root = np.asarray(data["J_regressor"])[0] @ np.asarray(data["v_template"])
     pose = torch.tensor(np.concatenate([glob, hand_pose])[None], dtype=torch.float32)

@@ -52,32 +52,28 @@ def _error(path, problem: str) -> ManoFileError:
 # ---------------------------------------------------------------------------------------------------------
 
 
-class _ChumpyStub:
-    """Stands in for any chumpy class. Keeps the pickled state (chumpy stores a leaf's array under 'x')."""
+class _StateStub:
+    """An inert object that only keeps its pickled state as a dict; never runs the real class's code."""
+
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        obj.state = {}
+        return obj
+
+    def __setstate__(self, state):
+        self.state = _state_dict(state)
+
+
+class _ChumpyStub(_StateStub):
+    """Stands in for any chumpy class (chumpy stores a leaf's array under 'x')."""
 
     chumpy_name = "chumpy"
 
-    def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        obj.state = {}
-        return obj
 
-    def __setstate__(self, state):
-        self.state = _state_dict(state)
-
-
-class _SparseStub:
+class _SparseStub(_StateStub):
     """Stands in for a scipy csc/csr matrix; keeps data/indices/indptr/shape to rebuild a dense array."""
 
     fmt = "csc"
-
-    def __new__(cls, *args, **kwargs):
-        obj = super().__new__(cls)
-        obj.state = {}
-        return obj
-
-    def __setstate__(self, state):
-        self.state = _state_dict(state)
 
 
 class _CscStub(_SparseStub):

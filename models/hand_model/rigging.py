@@ -97,9 +97,10 @@ def vertex_neighbours(n_verts: int, faces: np.ndarray):
     return sp.diags(1.0 / deg) @ a
 
 
-def skinning_weights(verts_mm: np.ndarray, faces: np.ndarray, smooth_steps: int = 3) -> np.ndarray:
-    """(V, 16) float64 weights, rows summing to 1: the raw part weights diffused over the mesh."""
-    labels = part_labels(verts_mm)
+def skinning_weights(verts_mm: np.ndarray, faces: np.ndarray, labels: np.ndarray,
+                     smooth_steps: int = 3) -> np.ndarray:
+    """(V, 16) float64 weights, rows summing to 1: the raw part weights (from ``part_labels``) diffused over
+    the mesh."""
     w = raw_weights(verts_mm, labels)
     avg = vertex_neighbours(len(verts_mm), faces)
     for _ in range(smooth_steps):

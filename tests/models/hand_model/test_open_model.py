@@ -1,6 +1,7 @@
 """The embedded open hand model: smplx compatibility, rig quality under flexion, mirroring, determinism."""
 
 import pickle
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,7 @@ def test_smplx_forward(mano, batch):
     assert np.isfinite(verts).all()
 
 
+@lru_cache(maxsize=1)
 def _frames():
     with open(RIGHT, "rb") as fh:
         return pickle.load(fh)["joint_frames"]
