@@ -105,11 +105,18 @@ def _shaded_mesh(pr, m: SceneMesh):
     import trimesh
 
     normals = trimesh.Trimesh(m.verts_m, m.faces, process=False).vertex_normals
-    rgba = np.concatenate([m.vertex_rgb, np.ones((len(m.vertex_rgb), 1), np.float32)], axis=1)
+    # pyrender's shader treats COLOR_0 as linear and gamma-encodes its output: hand it linear albedo.
+    rgba = np.concatenate([srgb_to_linear(m.vertex_rgb), np.ones((len(m.vertex_rgb), 1), np.float32)], axis=1)
     skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.65, baseColorFactor=[1.0] * 4)
     prim = pr.Primitive(positions=m.verts_m, normals=normals, color_0=rgba, indices=m.faces, material=skin,
                         mode=pr.constants.GLTF.TRIANGLES)
     return pr.Mesh([prim])
+
+
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB-encoded colours in [0, 1] -> linear (IEC 61966-2-1), same shape, float32."""
+    rgb = np.asarray(rgb, np.float32)
+    return np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def _part_mesh(pr, m: SceneMesh, sel: np.ndarray):
