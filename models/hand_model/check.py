@@ -20,7 +20,8 @@ from scipy.spatial.transform import Rotation
 from app.geometry.camera import project
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
 from models.synth.appearance import random_background, skin_vertex_colours
-from models.synth.forearm import forearm_mesh, pose_forearm
+from models.synth.forearm import pose_forearm
+from models.synth.scene import FOREARM_VERTS_M, HandScene, face_parts, render_scene, sample_lighting
 from models.synth.views import VIEW_KINDS, sample_view
 
 # Part label (index into TIP_NAMES, -1 palm) owning each MediaPipe keypoint.
@@ -28,8 +29,6 @@ KEYPOINT_PART = np.array([-1] + [k for k in range(5) for _ in range(4)])
 # Keypoints on the palm or at its junction with a finger (wrist, CMC, MCPs): the palm surface counts for them.
 ON_PALM = np.zeros(21, bool)
 ON_PALM[[0, 1, 2, 5, 9, 13, 17]] = True
-FOREARM = forearm_mesh()
-FOREARM_LABEL = 9
 
 
 @dataclass(frozen=True)
@@ -53,14 +52,6 @@ class PosedHand:
     forearm_m: np.ndarray
 
 
-def face_parts(vertex_part: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """(F,) render label per face: 0 palm, 1 + finger index (TIP_NAMES order) for fingers; the label of
-    most of its vertices (the first vertex's on a three-way tie)."""
-    lab = vertex_part[faces] + 1
-    same12 = lab[:, 1] == lab[:, 2]
-    return np.where(same12, lab[:, 1], lab[:, 0])
-
-
 def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> tuple[PosedHand, str]:
     """A random plausible pose, shape and view of the model, placed in front of the camera."""
     angles = sample_angles(rng, 1)
@@ -75,7 +66,7 @@ def pose_hand(model, data: dict, rng: np.random.Generator, kind: str | None) -> 
     offset = np.array([0.0, 0.0, view.distance_m]) - verts.mean(0)
     offset[:2] += rng.normal(0, 0.01, 2)
     kps = out.keypoints_m[0].detach().numpy() + offset
-    arm = pose_forearm(FOREARM[0], view.R_cam_model, root, offset)
+    arm = pose_forearm(FOREARM_VERTS_M, view.R_cam_model, root, offset)
     return PosedHand(verts + offset, kps, model.faces.numpy(), arm), view.kind
 
 
@@ -107,19 +98,11 @@ class CheckRenderer:
         self.parts = face_parts(np.asarray(data["vertex_part"]), model.faces.numpy())
 
     def sample(self, rng: np.random.Generator, kind: str | None = None) -> CheckSample:
-        from app.offscreen.renderer import SceneMesh
-
         hand, kind = pose_hand(self.model, self.data, rng, kind)
         colours = skin_vertex_colours(self.rest_verts, self.rest_joints, self.model.tip_vertex_ids.numpy(), rng)
-        mesh = SceneMesh(hand.verts_m.astype(np.float32), hand.faces, colours, self.parts)
-        arm_rgb = np.repeat(colours[self.model.faces.numpy()[0, :1]], len(hand.forearm_m), 0)
-        arm = SceneMesh(hand.forearm_m.astype(np.float32), FOREARM[1], arm_rgb,
-                        np.full(len(FOREARM[1]), FOREARM_LABEL))
-        lights = np.concatenate([[[0.0, 0.3, 1.0]], rng.normal(0, 1, (2, 3))]) * np.array([1, 1, 1])
-        lights[:, 2] = np.abs(lights[:, 2]) + 0.3
-        view = self.renderer.render([mesh, arm], self.K, random_background(rng, self.size, self.size),
-                                    light_dirs_cam=lights, light_intensity=rng.uniform(1.0, 3.5, 3),
-                                    ambient=float(rng.uniform(0.25, 0.5)), with_parts=True)
+        scene = HandScene(hand.verts_m.astype(np.float32), hand.faces, self.parts, colours,
+                          hand.forearm_m.astype(np.float32), colours[hand.faces[0, 0]], sample_lighting(rng))
+        view = render_scene(self.renderer, scene, self.K, random_background(rng, self.size, self.size))
         kps_px = project(hand.keypoints_m.astype(np.float64), self.K)
         return CheckSample(view.rgb, kps_px, keypoint_visibility(kps_px, view.parts), kind)
 
