@@ -27,12 +27,16 @@ class RenderedView:
 @dataclass(frozen=True)
 class SceneMesh:
     """verts_m: (V, 3) float32, metres, OpenCV camera frame; faces (F, 3) int64; vertex_rgb (V, 3) float32
-    in [0, 1]; face_part: (F,) int part label per face (>= 0) or None."""
+    sRGB albedo in [0, 1] (multiplies the texture when one is given); face_part: (F,) int part label per face
+    (>= 0) or None; uv: (V, 2) float32 per-vertex UVs, (0, 0) = the texture's bottom-left (OBJ/glTF viewer
+    convention, see models/hand_model/uv.py), or None; texture: (S, S, 3) uint8 sRGB, row 0 = top, or None."""
 
     verts_m: np.ndarray
     faces: np.ndarray
     vertex_rgb: np.ndarray
     face_part: np.ndarray | None = None
+    uv: np.ndarray | None = None
+    texture: np.ndarray | None = None
 
 
 class OffscreenRenderer:
@@ -100,17 +104,30 @@ class OffscreenRenderer:
 
 
 def _shaded_mesh(pr, m: SceneMesh):
-    """Smooth-shaded mesh with per-vertex albedo (pyrender drops vertex colours when given a material, so the
-    primitive is built directly)."""
+    """Smooth-shaded mesh with per-vertex albedo and an optional texture (pyrender drops vertex colours when
+    given a material through from_trimesh, so the primitive is built directly)."""
     import trimesh
 
     normals = trimesh.Trimesh(m.verts_m, m.faces, process=False).vertex_normals
-    # pyrender's shader treats COLOR_0 as linear and gamma-encodes its output: hand it linear albedo.
+    # pyrender's shader treats COLOR_0 as linear and gamma-encodes its output: hand it linear albedo
+    # (textures are declared sRGB and linearised by the shader itself).
     rgba = np.concatenate([srgb_to_linear(m.vertex_rgb), np.ones((len(m.vertex_rgb), 1), np.float32)], axis=1)
-    skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.65, baseColorFactor=[1.0] * 4)
-    prim = pr.Primitive(positions=m.verts_m, normals=normals, color_0=rgba, indices=m.faces, material=skin,
-                        mode=pr.constants.GLTF.TRIANGLES)
+    texture, texcoord = None, None
+    if m.texture is not None and m.uv is not None:
+        texture = pr.Texture(source=np.ascontiguousarray(m.texture), source_channels="RGB")
+        texcoord = gl_texcoords(m.uv)
+    skin = pr.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.65, baseColorFactor=[1.0] * 4,
+                                        baseColorTexture=texture)
+    prim = pr.Primitive(positions=m.verts_m, normals=normals, color_0=rgba, texcoord_0=texcoord, indices=m.faces,
+                        material=skin, mode=pr.constants.GLTF.TRIANGLES)
     return pr.Mesh([prim])
+
+
+def gl_texcoords(uv: np.ndarray) -> np.ndarray:
+    """Our UVs ((0, 0) bottom-left of the stored image, top row first) -> GL texture coordinates. pyrender
+    uploads images bottom row first (it flips rows), so GL's t = 0 is the image's bottom row and our v maps to t
+    unchanged. The one place this convention is decided (tested by a golden render)."""
+    return np.ascontiguousarray(uv, dtype=np.float32)
 
 
 def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:

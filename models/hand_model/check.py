@@ -19,9 +19,10 @@ from scipy.spatial.transform import Rotation
 
 from app.geometry.camera import project
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
-from models.synth.appearance import random_background, skin_vertex_colours
+from models.synth.appearance import random_background
 from models.synth.forearm import pose_forearm
 from models.synth.scene import FOREARM_VERTS_M, HandScene, face_parts, render_scene, sample_lighting
+from models.synth.skin import SkinPainter
 from models.synth.views import VIEW_KINDS, sample_view
 
 # Part label (index into TIP_NAMES, -1 palm) owning each MediaPipe keypoint.
@@ -85,7 +86,7 @@ def keypoint_visibility(kps_px: np.ndarray, labels: np.ndarray) -> np.ndarray:
 class CheckRenderer:
     """Renders posed hands with a random skin tone, lights and background for the MediaPipe check."""
 
-    def __init__(self, model, data: dict, size: int = 480, focal_px: float = 640.0):
+    def __init__(self, model, data: dict, size: int = 480, focal_px: float = 640.0, texture_size: int = 512):
         from app.offscreen.renderer import OffscreenRenderer
 
         self.model = model
@@ -96,12 +97,14 @@ class CheckRenderer:
         self.rest_verts = np.asarray(data["v_template"])
         self.rest_joints = np.asarray(data["J_regressor"]) @ self.rest_verts
         self.parts = face_parts(np.asarray(data["vertex_part"]), model.faces.numpy())
+        self.painter = SkinPainter(data, texture_size)
 
     def sample(self, rng: np.random.Generator, kind: str | None = None) -> CheckSample:
         hand, kind = pose_hand(self.model, self.data, rng, kind)
-        colours = skin_vertex_colours(self.rest_verts, self.rest_joints, self.model.tip_vertex_ids.numpy(), rng)
-        scene = HandScene(hand.verts_m.astype(np.float32), hand.faces, self.parts, colours,
-                          hand.forearm_m.astype(np.float32), colours[hand.faces[0, 0]], sample_lighting(rng))
+        skin = self.painter.paint(rng)
+        tint = np.ones((len(hand.verts_m), 3), np.float32)
+        scene = HandScene(hand.verts_m.astype(np.float32), hand.faces, self.parts, tint,
+                          hand.forearm_m.astype(np.float32), skin.tone, sample_lighting(rng), skin)
         view = render_scene(self.renderer, scene, self.K, random_background(rng, self.size, self.size))
         kps_px = project(hand.keypoints_m.astype(np.float64), self.K)
         return CheckSample(view.rgb, kps_px, keypoint_visibility(kps_px, view.parts), kind)

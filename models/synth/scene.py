@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.offscreen.renderer import OffscreenRenderer, RenderedView, SceneMesh
+from models.hand_model.uv import unweld
 from models.synth.forearm import forearm_mesh
+from models.synth.skin import SkinTexture
 
 FOREARM_VERTS_M, FOREARM_FACES = forearm_mesh()
 # Render labels: 0 palm, 1..5 thumb..pinky (1 + finger index), FOREARM_LABEL for the arm.
@@ -41,8 +43,9 @@ class HandScene:
     """A posed hand in the left-camera frame.
 
     verts_m: (V, 3) float32 metres; faces: (F, 3) int64; face_part: (F,) int render labels (see face_parts);
-    vertex_rgb: (V, 3) float32 sRGB albedo in [0, 1]; forearm_m: (N, 3) float32 metres (FOREARM_FACES) or None;
-    forearm_rgb: (3,) sRGB albedo of the arm.
+    vertex_rgb: (V, 3) float32 sRGB albedo in [0, 1] (a tint multiplying the skin texture when there is one);
+    forearm_m: (N, 3) float32 metres (FOREARM_FACES) or None; forearm_rgb: (3,) sRGB albedo of the arm;
+    skin: a UV skin texture or None (vertex colours only).
     """
 
     verts_m: np.ndarray
@@ -52,6 +55,7 @@ class HandScene:
     forearm_m: np.ndarray | None
     forearm_rgb: np.ndarray
     lighting: Lighting
+    skin: SkinTexture | None = None
 
 
 def sample_lighting(rng: np.random.Generator) -> Lighting:
@@ -67,12 +71,21 @@ def _in_camera(points_m: np.ndarray, T_cam_left: np.ndarray) -> np.ndarray:
 
 def scene_meshes(scene: HandScene, T_cam_left: np.ndarray) -> list[SceneMesh]:
     """The scene's meshes moved into one camera's frame."""
-    meshes = [SceneMesh(_in_camera(scene.verts_m, T_cam_left), scene.faces, scene.vertex_rgb, scene.face_part)]
+    meshes = [_hand_mesh(scene, _in_camera(scene.verts_m, T_cam_left))]
     if scene.forearm_m is not None:
         rgb = np.repeat(np.asarray(scene.forearm_rgb, np.float32)[None], len(scene.forearm_m), 0)
         meshes.append(SceneMesh(_in_camera(scene.forearm_m, T_cam_left), FOREARM_FACES, rgb,
                                 np.full(len(FOREARM_FACES), FOREARM_LABEL)))
     return meshes
+
+
+def _hand_mesh(scene: HandScene, verts_cam_m: np.ndarray) -> SceneMesh:
+    """The hand as a SceneMesh; with a skin texture, split along UV seams so each render vertex has one UV."""
+    if scene.skin is None:
+        return SceneMesh(verts_cam_m, scene.faces, scene.vertex_rgb, scene.face_part)
+    u = unweld(scene.faces, scene.skin.ft)
+    return SceneMesh(verts_cam_m[u.vertex_index], u.faces, scene.vertex_rgb[u.vertex_index], scene.face_part,
+                     uv=scene.skin.vt[u.uv_index], texture=scene.skin.image)
 
 
 def render_scene(renderer: OffscreenRenderer, scene: HandScene, K: np.ndarray, background: np.ndarray | None,
