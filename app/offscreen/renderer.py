@@ -40,17 +40,50 @@ class SceneMesh:
 
 
 class OffscreenRenderer:
-    """One pyrender OffscreenRenderer reused across frames of the same size."""
+    """One pyrender OffscreenRenderer reused across frames of the same size.
 
-    def __init__(self, width: int, height: int):
+    supersample: render at that many times the resolution and box-filter colour down (anti-aliased edges, as a
+    real camera's pixels integrate light); depth and parts come from the high-resolution sample nearest each
+    output pixel centre (at most 0.5 / supersample px away).
+    """
+
+    def __init__(self, width: int, height: int, supersample: int = 1):
         use_offscreen_platform()
         import pyrender
 
+        if supersample < 1:
+            raise ValueError(f"supersample must be >= 1, got {supersample}")
         self._pr = pyrender
         self.size_wh = (width, height)
-        self._renderer = pyrender.OffscreenRenderer(width, height)
+        self.ss = int(supersample)
+        self._renderer = pyrender.OffscreenRenderer(width * self.ss, height * self.ss)
+
+    def _scaled_K(self, K: np.ndarray) -> np.ndarray:
+        """K of the high-resolution render: pixel x (centre at an integer) covers high-res pixels s x .. s x + s - 1,
+        whose mean centre is s x + (s - 1) / 2."""
+        s = self.ss
+        K2 = np.asarray(K, np.float64).copy()
+        K2[:2, :2] *= s
+        K2[:2, 2] = s * K2[:2, 2] + (s - 1) / 2.0
+        return K2
+
+    def _down(self, img: np.ndarray) -> np.ndarray:
+        """Box filter (H s, W s, C) -> (H, W, C) float32."""
+        s, (w, h) = self.ss, self.size_wh
+        return img.reshape(h, s, w, s, -1).astype(np.float32).mean(axis=(1, 3))
+
+    def _pick(self, img: np.ndarray) -> np.ndarray:
+        """The high-res sample nearest each output pixel centre."""
+        o = self.ss // 2
+        return img[o::self.ss, o::self.ss]
 
     def close(self) -> None:
+        """Free this renderer's GL context only. pyrender's EGL platform also calls eglTerminate on the shared
+        default display, which kills every other live renderer's context in the process (viewer, synthetic
+        source, check...): that step is skipped."""
+        platform = getattr(self._renderer, "_platform", None)
+        if platform is not None and type(platform).__name__ == "EGLPlatform":
+            platform.delete_context = lambda: _destroy_egl_context(platform)
         self._renderer.delete()
 
     def _camera(self, scene, K: np.ndarray) -> None:
@@ -74,7 +107,7 @@ class OffscreenRenderer:
         scene = pr.Scene(bg_color=[0, 0, 0, 0], ambient_light=[ambient] * 3)
         for m in meshes:
             scene.add(_shaded_mesh(pr, m))
-        self._camera(scene, K)
+        self._camera(scene, self._scaled_K(K))
         if light_dirs_cam is None:
             light_dirs_cam = np.array([[0.2, 0.4, 1.0]])
         if light_intensity is None:
@@ -82,9 +115,20 @@ class OffscreenRenderer:
         self._lights(scene, light_dirs_cam, light_intensity)
         flags = pr.RenderFlags.RGBA
         rgba, depth = self._renderer.render(scene, flags=flags)
-        rgb = _composite(rgba, background)
+        rgb = _composite(self._down_rgba(rgba), background)
+        depth = self._pick(depth)
         parts = self._render_parts(meshes, K) if with_parts else np.full(depth.shape, -1, np.int16)
-        return RenderedView(rgb=rgb, depth_m=depth.astype(np.float32), parts=parts)
+        return RenderedView(rgb=rgb, depth_m=np.ascontiguousarray(depth, np.float32), parts=parts)
+
+    def _down_rgba(self, rgba: np.ndarray) -> np.ndarray:
+        """Premultiplied box filter so edge pixels blend with the background in _composite."""
+        if self.ss == 1:
+            return rgba
+        a = rgba[..., 3:4].astype(np.float32) / 255.0
+        pre = self._down(np.concatenate([rgba[..., :3] * a, a * 255.0], axis=-1))
+        alpha = pre[..., 3:4] / 255.0
+        colour = np.where(alpha > 0, pre[..., :3] / np.maximum(alpha, 1e-6), 0.0)
+        return np.concatenate([colour, pre[..., 3:4]], axis=-1)
 
     def _render_parts(self, meshes: list[SceneMesh], K: np.ndarray) -> np.ndarray:
         """Flat pass: each part its own node, colour-coded; returns (H, W) int16 labels."""
@@ -98,9 +142,17 @@ class OffscreenRenderer:
                 sel = m.face_part == label
                 node = scene.add(_part_mesh(pr, m, sel))
                 colours[node] = _label_colour(int(label))
-        self._camera(scene, K)
+        self._camera(scene, self._scaled_K(K))
         seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=colours)
-        return _decode_labels(seg)
+        return np.ascontiguousarray(_decode_labels(self._pick(seg)))
+
+
+def _destroy_egl_context(platform) -> None:
+    from OpenGL.EGL import eglDestroyContext
+
+    if platform._egl_display is not None and platform._egl_context is not None:
+        eglDestroyContext(platform._egl_display, platform._egl_context)
+    platform._egl_context = None
 
 
 def _shaded_mesh(pr, m: SceneMesh):

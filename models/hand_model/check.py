@@ -21,7 +21,7 @@ from app.geometry.camera import project
 from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
 from models.synth.appearance import random_background
 from models.synth.forearm import pose_forearm
-from models.synth.scene import FOREARM_VERTS_M, HandScene, face_parts, render_scene, sample_lighting
+from models.synth.scene import FOREARM_VERTS_M, HandScene, face_parts, render_scene, sample_lighting, sensor_effects
 from models.synth.skin import SkinPainter
 from models.synth.views import VIEW_KINDS, sample_view
 
@@ -93,7 +93,7 @@ class CheckRenderer:
         self.data = data
         self.size = size
         self.K = np.array([[focal_px, 0, (size - 1) / 2], [0, focal_px, (size - 1) / 2], [0, 0, 1.0]])
-        self.renderer = OffscreenRenderer(size, size)
+        self.renderer = OffscreenRenderer(size, size, supersample=2)
         self.rest_verts = np.asarray(data["v_template"])
         self.rest_joints = np.asarray(data["J_regressor"]) @ self.rest_verts
         self.parts = face_parts(np.asarray(data["vertex_part"]), model.faces.numpy())
@@ -107,7 +107,7 @@ class CheckRenderer:
                           hand.forearm_m.astype(np.float32), skin.tone, sample_lighting(rng), skin)
         view = render_scene(self.renderer, scene, self.K, random_background(rng, self.size, self.size))
         kps_px = project(hand.keypoints_m.astype(np.float64), self.K)
-        return CheckSample(view.rgb, kps_px, keypoint_visibility(kps_px, view.parts), kind)
+        return CheckSample(sensor_effects(view.rgb, rng), kps_px, keypoint_visibility(kps_px, view.parts), kind)
 
     def close(self) -> None:
         self.renderer.close()

@@ -97,3 +97,14 @@ def render_scene(renderer: OffscreenRenderer, scene: HandScene, K: np.ndarray, b
     return renderer.render(scene_meshes(scene, T), K, background, light_dirs_cam=dirs,
                            light_intensity=scene.lighting.intensity, ambient=scene.lighting.ambient,
                            with_parts=with_parts)
+
+
+def sensor_effects(rgb: np.ndarray, rng: np.random.Generator, blur_sigma_px: tuple = (0.3, 0.9),
+                   noise_std: tuple = (1.0, 4.0)) -> np.ndarray:
+    """A camera's softness and noise on a clean render: Gaussian blur (random sigma, px) then additive Gaussian
+    noise (random std, grey levels). (H, W, 3) uint8 -> (H, W, 3) uint8."""
+    from scipy.ndimage import gaussian_filter
+
+    img = gaussian_filter(rgb.astype(np.float32), sigma=(rng.uniform(*blur_sigma_px),) * 2 + (0.0,))
+    img += rng.normal(0.0, rng.uniform(*noise_std), img.shape).astype(np.float32)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
