@@ -102,6 +102,8 @@ class HandDetection:
     handedness: 'left' or 'right' for the person's hand (already corrected for a non-mirrored camera).
     crop_box_xywh: (4,) float32 crop box in full-image pixels.
     crop_from_image: (2, 3) float64 affine mapping full-image pixels into the 224x224 crop.
+    world_landmarks_m: (21, 3) float32 or None: MediaPipe's metric world landmarks, metres, origin near the
+    hand's centre, axes of this view's camera (x right, y down, z forward), never mirrored.
     """
 
     keypoints_px: np.ndarray
@@ -109,11 +111,14 @@ class HandDetection:
     handedness: str
     crop_box_xywh: np.ndarray
     crop_from_image: np.ndarray
+    world_landmarks_m: np.ndarray | None = None
 
     def __post_init__(self):
         check_array("keypoints_px", self.keypoints_px, (N_KEYPOINTS, 2), np.float32)
         check_array("crop_box_xywh", self.crop_box_xywh, (4,), np.float32)
         check_array("crop_from_image", self.crop_from_image, (2, 3), np.float64)
+        if self.world_landmarks_m is not None:
+            check_array("world_landmarks_m", self.world_landmarks_m, (N_KEYPOINTS, 3), np.float32)
         if self.handedness not in ("left", "right"):
             raise ValueError(f"handedness: expected 'left' or 'right', got {self.handedness!r}")
 

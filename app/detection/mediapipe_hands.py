@@ -22,20 +22,29 @@ from app.types import N_KEYPOINTS, check_array
 @dataclass(frozen=True)
 class RawHand:
     """One hand from MediaPipe in one view. keypoints_px: (21, 2) float32 full-image pixels (distorted, as
-    seen); score: handedness confidence in [0.5, 1]; handedness: the person's hand, 'left' / 'right'."""
+    seen); score: handedness confidence in [0.5, 1]; handedness: the person's hand, 'left' / 'right';
+    world_landmarks_m: (21, 3) float32 metres, origin near the hand's centre, camera axes, or None."""
 
     keypoints_px: np.ndarray
     score: float
     handedness: str
+    world_landmarks_m: np.ndarray | None = None
 
     def __post_init__(self):
         check_array("RawHand.keypoints_px", self.keypoints_px, (N_KEYPOINTS, 2), np.float32)
+        if self.world_landmarks_m is not None:
+            check_array("RawHand.world_landmarks_m", self.world_landmarks_m, (N_KEYPOINTS, 3), np.float32)
 
 
 def landmarks_to_px(landmarks, width: int, height: int) -> np.ndarray:
     """MediaPipe NormalizedLandmarkList -> (21, 2) float32 pixels (centres at integers)."""
     xy = np.array([(lm.x, lm.y) for lm in landmarks.landmark], dtype=np.float64)
     return (xy * (width, height) - 0.5).astype(np.float32)
+
+
+def world_landmarks_m(landmarks) -> np.ndarray:
+    """MediaPipe LandmarkList of world landmarks -> (21, 3) float32 metres (hand-centred, camera axes)."""
+    return np.array([(lm.x, lm.y, lm.z) for lm in landmarks.landmark], dtype=np.float32)
 
 
 class MediaPipeHands:
@@ -59,13 +68,15 @@ class MediaPipeHands:
         result = self._hands.process(np.ascontiguousarray(image_rgb))
         if not result.multi_hand_landmarks:
             return ()
-        return tuple(self._to_raw(lms, cls, w, h)
-                     for lms, cls in zip(result.multi_hand_landmarks, result.multi_handedness, strict=True))
+        worlds = result.multi_hand_world_landmarks or [None] * len(result.multi_hand_landmarks)
+        return tuple(self._to_raw(lms, cls, world, w, h) for lms, cls, world in
+                     zip(result.multi_hand_landmarks, result.multi_handedness, worlds, strict=True))
 
-    def _to_raw(self, landmarks, classification, width: int, height: int) -> RawHand:
+    def _to_raw(self, landmarks, classification, world, width: int, height: int) -> RawHand:
         top = classification.classification[0]
         return RawHand(keypoints_px=landmarks_to_px(landmarks, width, height), score=float(top.score),
-                       handedness=correct_handedness(top.label, self.cfg.input_mirrored))
+                       handedness=correct_handedness(top.label, self.cfg.input_mirrored),
+                       world_landmarks_m=None if world is None else world_landmarks_m(world))
 
     def close(self) -> None:
         self._hands.close()

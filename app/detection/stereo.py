@@ -25,12 +25,13 @@ VIEWS = ("left", "right")
 
 
 def make_detection(keypoints_px: np.ndarray, score: float, handedness: str,
-                   cfg: DetectionConfig) -> HandDetection:
-    """HandDetection with its crop box and affine; a left hand's affine mirrors it to a right hand."""
+                   cfg: DetectionConfig, world_landmarks_m: np.ndarray | None = None) -> HandDetection:
+    """HandDetection with its crop box and affine; a left hand's affine mirrors it to a right hand (the
+    keypoints and world landmarks are never mirrored)."""
     kps = np.asarray(keypoints_px, dtype=np.float32)
     box = keypoint_box(kps, cfg.crop_scale)
     det = HandDetection(keypoints_px=kps, score=float(score), handedness=handedness, crop_box_xywh=box,
-                        crop_from_image=crop_affine(box, cfg.crop_size))
+                        crop_from_image=crop_affine(box, cfg.crop_size), world_landmarks_m=world_landmarks_m)
     return mirror_detection_to_right(det, cfg.crop_size)
 
 
@@ -111,7 +112,7 @@ class StereoHandDetector:
         dets, crops, heatmaps = [], [], []
         for view, hand, image in zip(VIEWS, pair, images, strict=True):
             kps = self._smooth(hand, (key, view), t_s)
-            det = None if kps is None else make_detection(kps, hand.score, label, self.cfg)
+            det = None if kps is None else make_detection(kps, hand.score, label, self.cfg, hand.world_landmarks_m)
             dets.append(det)
             if det is not None and self.cfg.network_inputs:
                 crop, heat = crop_and_heatmap(image, det, self.cfg)
