@@ -74,6 +74,12 @@ def _zed(uri: SourceURI) -> FrameSource:
     return open_zed(uri)
 
 
+def _synthetic(uri: SourceURI) -> FrameSource:
+    from app.capture.synthetic import open_synthetic
+
+    return open_synthetic(uri)
+
+
 for _scheme, _factory in (
     ("sbs", _sbs),
     ("zed-uvc", _zed_uvc),
@@ -81,6 +87,7 @@ for _scheme, _factory in (
     ("recording", _recording),
     ("zed", _zed),
     ("svo", _zed),
+    ("synthetic", _synthetic),
 ):
     register_source(_scheme, _factory)
 
