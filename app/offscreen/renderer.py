@@ -91,13 +91,14 @@ class OffscreenRenderer:
         scene.add(cam, pose=CV_TO_GL)
 
     def _lights(self, scene, light_dirs_cam: np.ndarray, intensities: np.ndarray) -> None:
+        """Directional lights travelling along light_dirs_cam (OpenCV camera frame = this scene's world frame)."""
         for d, inten in zip(light_dirs_cam, intensities, strict=False):
-            z = -np.asarray(d, float) / np.linalg.norm(d)  # GL lights shine along their -z axis
+            z = -np.asarray(d, float) / np.linalg.norm(d)  # GL lights shine along their own -z axis
             x = np.cross([0.0, 1.0, 0.3], z)
             x /= np.linalg.norm(x)
             pose = np.eye(4)
             pose[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-            scene.add(self._pr.DirectionalLight(intensity=float(inten)), pose=CV_TO_GL @ pose)
+            scene.add(self._pr.DirectionalLight(intensity=float(inten)), pose=pose)
 
     def render(self, meshes: list[SceneMesh], K: np.ndarray, background: np.ndarray | None = None,
                light_dirs_cam: np.ndarray | None = None, light_intensity: np.ndarray | None = None,
@@ -121,14 +122,8 @@ class OffscreenRenderer:
         return RenderedView(rgb=rgb, depth_m=np.ascontiguousarray(depth, np.float32), parts=parts)
 
     def _down_rgba(self, rgba: np.ndarray) -> np.ndarray:
-        """Premultiplied box filter so edge pixels blend with the background in _composite."""
-        if self.ss == 1:
-            return rgba
-        a = rgba[..., 3:4].astype(np.float32) / 255.0
-        pre = self._down(np.concatenate([rgba[..., :3] * a, a * 255.0], axis=-1))
-        alpha = pre[..., 3:4] / 255.0
-        colour = np.where(alpha > 0, pre[..., :3] / np.maximum(alpha, 1e-6), 0.0)
-        return np.concatenate([colour, pre[..., 3:4]], axis=-1)
+        """Box filter of the premultiplied RGBA (see _composite)."""
+        return rgba if self.ss == 1 else self._down(rgba)
 
     def _render_parts(self, meshes: list[SceneMesh], K: np.ndarray) -> np.ndarray:
         """Flat pass: each part its own node, colour-coded; returns (H, W) int16 labels."""
@@ -207,8 +202,9 @@ def _decode_labels(seg: np.ndarray) -> np.ndarray:
 
 
 def _composite(rgba: np.ndarray, background: np.ndarray | None) -> np.ndarray:
-    """Alpha-composite the render over a background image (H, W, 3) uint8 (grey when None)."""
+    """Composite the render over a background image (H, W, 3) uint8 (grey when None). The render is cleared to
+    transparent black and multisampled, so its colour is premultiplied by coverage: out = rgb + bg (1 - alpha)."""
     alpha = rgba[..., 3:4].astype(np.float32) / 255.0
     bg = np.full(rgba.shape[:2] + (3,), 90, np.uint8) if background is None else background
-    out = rgba[..., :3].astype(np.float32) * alpha + bg.astype(np.float32) * (1.0 - alpha)
+    out = rgba[..., :3].astype(np.float32) + bg.astype(np.float32) * (1.0 - alpha)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -62,7 +62,8 @@ def sample_lighting(rng: np.random.Generator) -> Lighting:
     """A key light roughly from the camera plus two random fill lights, always lighting the visible side."""
     dirs = np.concatenate([[[0.0, 0.3, 1.0]], rng.normal(0, 1, (2, 3))])
     dirs[:, 2] = np.abs(dirs[:, 2]) + 0.3
-    return Lighting(dirs, rng.uniform(1.0, 3.5, 3), float(rng.uniform(0.25, 0.5)))
+    intensity = np.concatenate([rng.uniform(1.2, 2.5, 1), rng.uniform(0.2, 1.2, 2)])
+    return Lighting(dirs, intensity, float(rng.uniform(0.15, 0.35)))
 
 
 def _in_camera(points_m: np.ndarray, T_cam_left: np.ndarray) -> np.ndarray:

@@ -26,8 +26,9 @@ _BASE = {
 
 
 def _ego_base() -> np.ndarray:
-    # Start from the back view and pitch the fingers away from the camera by ~60 degrees.
-    return Rotation.from_euler("x", -60, degrees=True).as_matrix() @ _BASE["back"]
+    # Start from the back view and pitch the fingers away from the camera by ~50 degrees (looking down at one's
+    # own hand held in front of the body).
+    return Rotation.from_euler("x", -50, degrees=True).as_matrix() @ _BASE["back"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ def sample_view(rng: np.random.Generator, kind: str | None = None, distance_m: t
     if kind is None:
         kind = str(rng.choice(VIEW_KINDS, p=np.asarray(kind_probs)))
     base = _ego_base() if kind == "ego" else _BASE[kind]
+    # Tilt and yaw stay within ~+-30 degrees so that edge-on hands (palm plane along the viewing ray) remain a
+    # minority: they are real but rare, and their keypoints are mostly guesses for any detector.
     roll = rng.uniform(-50, 50) if kind != "ego" else rng.uniform(-35, 35)
-    jitter = Rotation.from_euler("zxy", [roll, rng.uniform(-30, 30), rng.uniform(-35, 35)], degrees=True)
+    tilt = rng.uniform(-25, 25) if kind != "ego" else rng.uniform(-20, 20)
+    jitter = Rotation.from_euler("zxy", [roll, tilt, rng.uniform(-30, 30)], degrees=True)
     return HandView(jitter.as_matrix() @ base, kind, float(rng.uniform(*distance_m)))
 
 

@@ -49,3 +49,15 @@ def test_supersampled_edges_blend_with_background():
 def test_srgb_to_linear_matches_the_standard():
     np.testing.assert_allclose(srgb_to_linear(np.array([0.0, 0.04045, 0.5, 1.0])),
                                [0.0, 0.04045 / 12.92, 0.21404, 1.0], atol=1e-5)
+
+
+def test_light_travelling_away_from_the_camera_lights_the_visible_side():
+    K = np.array([[200.0, 0, 31.5], [0, 200.0, 23.5], [0, 0, 1]])
+    r = OffscreenRenderer(64, 48)
+    bg = np.zeros((48, 64, 3), np.uint8)
+    lit = r.render([_square()], K, bg, light_dirs_cam=np.array([[0.0, 0.0, 1.0]]), light_intensity=np.array([3.0]),
+                   ambient=0.0).rgb
+    back = r.render([_square()], K, bg, light_dirs_cam=np.array([[0.0, 0.0, -1.0]]),
+                    light_intensity=np.array([3.0]), ambient=0.0).rgb
+    r.close()
+    assert lit[24, 32].mean() > 100 > 10 > back[24, 32].mean()
