@@ -53,7 +53,7 @@ class OffscreenRenderer:
 
         if supersample < 1:
             raise ValueError(f"supersample must be >= 1, got {supersample}")
-        self._pr = pyrender
+        self._pr = _ordered_pyrender(pyrender)
         self.size_wh = (width, height)
         self.ss = int(supersample)
         self._renderer = pyrender.OffscreenRenderer(width * self.ss, height * self.ss)
@@ -140,6 +140,37 @@ class OffscreenRenderer:
         self._camera(scene, self._scaled_K(K))
         seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=colours)
         return np.ascontiguousarray(_decode_labels(self._pick(seg)))
+
+
+def _ordered_pyrender(pyrender):
+    """pyrender with a Scene that hands out mesh and light nodes in the order they were added.
+
+    Why: pyrender keeps nodes in sets, so draw order (which surface wins a depth tie, e.g. hand and forearm at the
+    wrist) and the order light contributions are summed depend on object ids, i.e. on the process's allocation
+    history; identical scenes then render a few pixels differently between runs and worker processes."""
+    import types
+
+    class InsertionOrderScene(pyrender.Scene):
+        def add_node(self, node, parent_node=None):
+            order = self.__dict__.setdefault("_order", {})
+            order.setdefault(node, len(order))
+            super().add_node(node, parent_node)
+
+        def _sorted(self, nodes):
+            order = self.__dict__.get("_order", {})
+            return sorted(nodes, key=lambda n: order.get(n, len(order)))
+
+        mesh_nodes = property(lambda self: self._sorted(self._mesh_nodes))
+        directional_light_nodes = property(lambda self: self._sorted(self._directional_light_nodes))
+        point_light_nodes = property(lambda self: self._sorted(self._point_light_nodes))
+        spot_light_nodes = property(lambda self: self._sorted(self._spot_light_nodes))
+        light_nodes = property(lambda self: self._sorted(
+            self._directional_light_nodes | self._point_light_nodes | self._spot_light_nodes))
+
+    module = types.ModuleType("pyrender_insertion_order")
+    module.__dict__.update(vars(pyrender))
+    module.Scene = InsertionOrderScene
+    return module
 
 
 def _destroy_egl_context(platform) -> None:

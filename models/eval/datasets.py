@@ -6,8 +6,8 @@ returning an iterator of ``EvalSample`` (images loaded lazily, one sample at a t
   ``annotations.json`` = {"images": [{"image", "K_crop" (3x3 px), "xyz_cam_cm" (21x3, centimetres, camera
   frame, x right / y down / z forward), "uv_crop_px" (21x2, the projection of xyz with K_crop)}, ...]}, joint
   order identical to MediaPipe's. Mono.
-- ``synthetic``: the folder written by ``models.synth generate`` (stereo). Its per-sample format is not
-  decided yet, so the reader says so; plug the real one in with ``register_dataset("synthetic", read)``.
+- ``synthetic``: the folder written by ``models.synth generate`` (stereo; format in docs/SYNTHETIC.md, reader in
+  models/synth/dataset.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from models.eval.samples import EvalSample
+from models.synth.dataset import read_synthetic
 
 Reader = Callable[[Path, "int | None"], Iterator[EvalSample]]
 
@@ -83,12 +84,5 @@ def read_realworld(root: Path, limit: int | None = None) -> Iterator[EvalSample]
         yield _realworld_sample(root, entry)
 
 
-def read_synthetic_unavailable(root: Path, limit: int | None = None) -> Iterator[EvalSample]:
-    """Placeholder until the synthetic stereo generator and its sample format exist."""
-    raise DatasetError("dataset 'synthetic' is not available yet: the stereo generator (models.synth "
-                       "generate) and its per-sample format are not written; evaluate on --dataset realworld "
-                       "for now (the reader plugs in via models.eval.datasets.register_dataset)")
-
-
 register_dataset("realworld", read_realworld)
-register_dataset("synthetic", read_synthetic_unavailable)
+register_dataset("synthetic", read_synthetic)  # models/synth/dataset.py, format in docs/SYNTHETIC.md

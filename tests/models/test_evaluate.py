@@ -63,11 +63,11 @@ def test_cli_writes_json_csv_and_plot_for_a_3d_method(tmp_path, fake_registry):
     assert (tmp_path / "res" / "fake_pck.png").stat().st_size > 1000
 
 
-def test_synthetic_dataset_says_not_available(tmp_path, capsys):
+def test_synthetic_root_without_a_set_is_a_clear_error(tmp_path, capsys):
     rc = evaluate.main(["--dataset", "synthetic", "--root", str(tmp_path), "--method", "triangulate",
                         "--json", str(tmp_path / "x.json")])
     assert rc == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "dataset.json not found" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 
 

@@ -61,3 +61,20 @@ def test_light_travelling_away_from_the_camera_lights_the_visible_side():
                     light_intensity=np.array([3.0]), ambient=0.0).rgb
     r.close()
     assert lit[24, 32].mean() > 100 > 10 > back[24, 32].mean()
+
+
+def test_scenes_walk_nodes_in_insertion_order():
+    """pyrender iterates sets of nodes (order = object ids); draw order decides depth ties and the order lights
+    are summed, so identical scenes must list their nodes in the order they were added."""
+    import pyrender
+    import trimesh
+
+    from app.offscreen.renderer import _ordered_pyrender
+
+    pr = _ordered_pyrender(pyrender)
+    scene = pr.Scene()
+    box = pr.Mesh.from_trimesh(trimesh.creation.box())
+    meshes = [scene.add(box) for _ in range(30)]
+    lights = [scene.add(pr.DirectionalLight(intensity=float(k))) for k in range(1, 6)]
+    assert scene.mesh_nodes == meshes
+    assert scene.directional_light_nodes == lights and scene.light_nodes == lights
