@@ -1,0 +1,1 @@
+"""HandNet training: stages, augmentation, the loop (DDP-ready), records and presets; CLI in models/train.py."""
