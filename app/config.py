@@ -35,9 +35,138 @@ class HandModelConfig:
 
 
 @dataclass(frozen=True)
+class ReconstructionSettings:
+    """Live reconstruction settings: iterations of test-time refinement per frame (0 = fit only); checkpoint:
+    HandNet weights file ('' = the stereo keypoint fit initialises the hand); compile: torch.compile the
+    refiner's rasterizer kernels (faster per frame afterwards, but the first frame stalls 15-25 s)."""
+
+    iterations: int = 3
+    checkpoint: str = ""
+    compile: bool = False
+
+    def __post_init__(self):
+        if not 0 <= self.iterations <= 100:
+            raise ConfigError(f"reconstruction.iterations: expected 0..100, got {self.iterations}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How frames move through the live pipeline (app/pipeline).
+
+    queue_size: items waiting in front of each stage (latest-wins: a new item replaces the oldest waiting one).
+    realtime: file sources run at their recorded pace and stages drop stale frames as with a camera; False
+    (default) paces file sources by the pipeline so every frame is processed. Live sources always drop.
+    max_frames: stop after this many captured frames (0 = until the source ends or Ctrl-C).
+    hands: hands reconstructed per frame (1 or 2). device: 'cpu', 'cuda' or 'auto' (cuda when available).
+    torch_threads: torch intra-op threads (1: the stages already run in parallel threads; more threads made
+    small model calls much slower on a busy 2-core machine, docs/CONTRIBUTING.md).
+    """
+
+    queue_size: int = 1
+    realtime: bool = False
+    max_frames: int = 0
+    hands: int = 2
+    device: str = "auto"
+    torch_threads: int = 1
+
+    def __post_init__(self):
+        if self.queue_size < 1:
+            raise ConfigError(f"pipeline.queue_size: expected >= 1, got {self.queue_size}")
+        if self.hands not in (1, 2):
+            raise ConfigError(f"pipeline.hands / --hands: expected 1 or 2, got {self.hands}")
+        if self.max_frames < 0:
+            raise ConfigError(f"pipeline.max_frames / --max-frames: expected >= 0, got {self.max_frames}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ConfigError(f"pipeline.device / --device: expected cpu, cuda or auto, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class ViewerConfig:
+    """The live view (app/viewer). headless: no window; the composed view goes to video_path (MP4) and the
+    last frame to screenshot_path (PNG). panel_width_px: width of each panel (camera overlay, 3D view), a
+    multiple of 16 (video codecs need it). video_fps: MP4 frame rate (0 = the source's nominal rate).
+    screenshot_dir: where the S key saves PNGs. orbit_distance_m: initial 3D-view camera distance.
+    overlay_alpha: opacity of the mesh drawn over the camera image (1 hides the hand under it; less shows
+    how well the mesh fits)."""
+
+    headless: bool = False
+    panel_width_px: int = 640
+    video_path: str = "out/live_view.mp4"
+    screenshot_path: str = "out/live_view_last.png"
+    screenshot_dir: str = "out"
+    video_fps: float = 0.0
+    orbit_distance_m: float = 0.6
+    overlay_alpha: float = 0.8
+
+    def __post_init__(self):
+        if self.panel_width_px < 64 or self.panel_width_px % 16:
+            raise ConfigError(f"viewer.panel_width_px: expected a multiple of 16 >= 64, got {self.panel_width_px}")
+        if not 0.0 <= self.overlay_alpha <= 1.0:
+            raise ConfigError(f"viewer.overlay_alpha: expected 0..1, got {self.overlay_alpha}")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Recording of textured-hand sessions (app/session). record_dir: '' = not recording at start (the R key
+    starts one under recordings/); codec: raw frame codec (png, raw, jpeg[:Q]); texture_save_interval_s:
+    how often the texture is saved during recording; export: write the .glb files when a session closes."""
+
+    record_dir: str = ""
+    codec: str = "png"
+    texture_save_interval_s: float = 5.0
+    export: bool = True
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """path: JSON report of the run ('' = none), with a PNG bar chart beside it. baseline_max_frames: at most
+    this many of the run's frames are kept (live sources) for the MediaPipe-only baseline. warmup_frames: the
+    first frames (first-call compilation and allocation) are left out of fps and percentiles of the report and
+    of the baseline, when the run has more."""
+
+    path: str = ""
+    baseline_max_frames: int = 300
+    warmup_frames: int = 5
+
+
+def _detection_default():
+    """DetectionConfig, imported lazily: app.detection pulls in torch and cv2, which --help should not wait for
+    (the field is typed Any for the same reason; merging still recurses into it as a dataclass)."""
+    from app.detection.config import DetectionConfig
+
+    return DetectionConfig()
+
+
+def _optional_config(module: str, name: str):
+    """A stage's config imported lazily, or None when that stage's package is not in this checkout."""
+
+    def make():
+        import importlib
+
+        try:
+            return getattr(importlib.import_module(module), name)()
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                return None
+            raise
+
+    return make
+
+
+@dataclass(frozen=True)
 class AppConfig:
+    """Everything run_live.py needs, one section per component (YAML keys: source, hand_model.mano_dir, ...)."""
+
     source: str = "auto"
     hand_model: HandModelConfig = field(default_factory=HandModelConfig)
+    detection: typing.Any = field(default_factory=_detection_default)
+    fit: typing.Any = field(default_factory=_optional_config("app.reconstruction.fit_config", "FitConfig"))
+    texture: typing.Any = field(default_factory=_optional_config("app.texture.config", "TextureConfig"))
+    reconstruction: ReconstructionSettings = field(default_factory=ReconstructionSettings)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    viewer: ViewerConfig = field(default_factory=ViewerConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
 
 def _coerce(value, typ, key: str):

@@ -1,0 +1,93 @@
+"""Where composed frames go without a window: an MP4 (imageio-ffmpeg) and PNG screenshots.
+
+The MP4 is written fragmented (``frag_keyframe+empty_moov``, a keyframe every 2 s): even when ffmpeg itself is
+killed, the file stays playable up to the last finished fragment instead of missing its index. (Killing only
+this process is harmless anyway: ffmpeg runs in its own process group and finishes the file on end of input.)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from app.viewer.view import ViewerError
+
+
+def _writable_parent(path: Path, what: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ViewerError(f"{what} {path}: cannot create {path.parent} ({exc.strerror}); "
+                          "choose a writable path") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise ViewerError(f"{what} {path}: {path.parent} is not writable; choose a writable path")
+
+
+def save_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write (H, W, 3) uint8 RGB as a PNG atomically (temp file + rename); ViewerError with the fix."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    _writable_parent(path, "screenshot")
+    tmp = path.with_name(path.name + ".tmp.png")
+    try:
+        imageio.imwrite(tmp, image)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ViewerError(f"screenshot {path}: cannot write ({exc}); choose a writable path") from exc
+    return path
+
+
+class VideoWriter:
+    """Appends (H, W, 3) uint8 RGB frames of one size to an H.264 MP4 at ``fps``."""
+
+    def __init__(self, path: str | Path, fps: float):
+        import imageio.v2 as imageio
+
+        self.path, self.frames = Path(path), 0
+        _writable_parent(self.path, "video")
+        try:
+            self._writer = imageio.get_writer(
+                self.path, fps=fps, codec="libx264", quality=7, macro_block_size=16, pixelformat="yuv420p",
+                output_params=["-movflags", "frag_keyframe+empty_moov", "-g", str(max(1, round(2 * fps)))],
+                ffmpeg_log_level="error")
+        except OSError as exc:
+            raise ViewerError(f"video {self.path}: cannot open for writing ({exc}); choose a writable path") from exc
+
+    def write(self, image: np.ndarray) -> None:
+        self._writer.append_data(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class HeadlessDisplay:
+    """The view without a window: every composed frame into the MP4, the last one to ``screenshot_path``."""
+
+    def __init__(self, video_path: str | Path, screenshot_path: str | Path, fps: float):
+        self.video = VideoWriter(video_path, fps)
+        _writable_parent(Path(screenshot_path), "screenshot")
+        self.screenshot_path = Path(screenshot_path)
+        self.last: np.ndarray | None = None
+
+    def show(self, image: np.ndarray) -> None:
+        self.video.write(image)
+        self.last = image
+
+    def run(self, pipeline) -> None:
+        """Headless: nothing to do on the main thread but wait (Ctrl-C stops the pipeline cleanly)."""
+        pipeline.wait()
+
+    def close(self) -> list[str]:
+        """Finish the MP4, save the final screenshot; returns lines saying what was written."""
+        self.video.close()
+        if self.video.frames == 0:
+            return ["video: no frame reached the view, nothing written"]
+        lines = [f"video: {self.video.path} ({self.video.frames} frames)"]
+        if self.last is not None:
+            save_png(self.screenshot_path, self.last)
+            lines.append(f"final screenshot: {self.screenshot_path}")
+        return lines

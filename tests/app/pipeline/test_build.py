@@ -1,0 +1,37 @@
+import sys
+
+import pytest
+
+from app.config import AppConfig, ConfigError, ReconstructionSettings
+from app.pipeline.build import checkpoint_note, optional_module, resolve_device
+
+
+def test_optional_module_missing_gives_none():
+    assert optional_module("app.no_such_package.module") is None
+    assert optional_module("json") is sys.modules["json"]
+
+
+def test_optional_module_reraises_a_broken_import_inside_an_existing_module(tmp_path, monkeypatch):
+    pkg = tmp_path / "brokenpkg_rh"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import no_such_dependency_rh\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_rh"):
+        optional_module("brokenpkg_rh")
+
+
+def test_resolve_device():
+    import torch
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="--device cuda: torch sees no CUDA device.*--device cpu"):
+            resolve_device("cuda")
+
+
+def test_checkpoint_note_says_handnet_is_not_available():
+    assert checkpoint_note("") is None
+    assert "HandNet is not available" in checkpoint_note("w.pt")
+    cfg = AppConfig(reconstruction=ReconstructionSettings(checkpoint="w.pt"))
+    assert cfg.reconstruction.checkpoint == "w.pt"
