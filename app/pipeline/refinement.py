@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.detection.crop import crop_intrinsics, cut_crop
+from app.detection.crop import apply_affine, crop_intrinsics, cut_crop
 from app.types import HandMesh, HandObservation, StereoFrame
 
 VIEWS = ("left", "right")
@@ -50,5 +50,6 @@ class TargetBuilder:
             K = crop_intrinsics(cam.K, A)
             seed = self.seg.mesh_silhouette_mask(mesh.verts_m, mesh.faces, K, cam.T_cam_left, self.size_px)
             mask = self._segmenter(obs.is_left, view, new_track)(cut_crop(image, A, self.size_px), seed)
+            mask = self.seg.cut_at_wrist(mask, apply_affine(A, det.keypoints_px), seed)
             out.append(self.ref.ViewTarget(np.asarray(mask, np.float32), K, cam.T_cam_left))
         return out

@@ -233,3 +233,26 @@ def mesh_silhouette_mask(verts_m: np.ndarray, faces: np.ndarray, K: np.ndarray, 
                            torch.as_tensor(np.asarray(K), dtype=torch.float32),
                            HardRasterConfig(image_size=(size_px, size_px)))
     return (frags.face_id[0] >= 0).numpy()
+
+
+def cut_at_wrist(mask: np.ndarray, keypoints_px: np.ndarray, seed: np.ndarray | None = None,
+                 margin: float = 0.3) -> np.ndarray:
+    """The mask with the forearm side removed. The cut is a line perpendicular to the wrist -> middle-MCP
+    direction: where the seed (the fitted mesh's silhouette, which ends at the model's wrist) ends on the arm
+    side, or without a seed ``margin`` x that bone's length beyond the wrist keypoint.
+
+    Why: skin-coloured forearm pixels join the hand in any colour segmentation, and the hand model ends at the
+    wrist, so the silhouette loss would stretch the palm down the arm. mask, seed: (S, S); keypoints_px: (21, 2)
+    in the mask's pixels, MediaPipe order. Returns (S, S) float32."""
+    wrist, mcp = np.asarray(keypoints_px[0], np.float64), np.asarray(keypoints_px[9], np.float64)
+    axis = mcp - wrist
+    length = float(np.linalg.norm(axis))
+    if not np.isfinite(length) or length < 1e-6:
+        return np.asarray(mask, np.float32)
+    axis /= length
+    ys, xs = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    along = (xs - wrist[0]) * axis[0] + (ys - wrist[1]) * axis[1]
+    limit = -margin * length
+    if seed is not None and np.asarray(seed).any():
+        limit = float(along[np.asarray(seed, bool)].min()) - 1.0
+    return np.where(along >= limit, np.asarray(mask, np.float32), 0.0).astype(np.float32)

@@ -219,3 +219,18 @@ def test_target_beats_the_seed_on_rendered_hands(offscreen):
         targets.append(iou(seg(rgb, seed_mask) > 0.5, truth))
     assert np.mean(targets) > np.mean(seeds) + 0.05, (np.mean(seeds), np.mean(targets))
     assert min(t - s for s, t in zip(seeds, targets, strict=True)) > -0.05
+
+
+def test_cut_at_wrist_removes_the_arm_side_only():
+    from app.reconstruction.segmentation import cut_at_wrist
+
+    mask = np.ones((100, 100), np.float32)
+    kps = np.zeros((21, 2))
+    kps[0] = [50, 70]  # wrist
+    kps[9] = [50, 30]  # middle MCP: fingers point up, the arm goes down
+    out = cut_at_wrist(mask, kps, margin=0.25)  # cut line at y = 70 + 10
+    assert out[:80].all() and not out[81:].any()
+    seed = np.zeros_like(mask, bool)
+    seed[20:90, 40:60] = True  # the mesh reaches y = 89: keep all of it
+    out = cut_at_wrist(mask, kps, seed)
+    assert out[:90].all() and not out[91:].any()
