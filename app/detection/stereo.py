@@ -15,6 +15,7 @@ from app.detection.association import AssociationParams, associate
 from app.detection.config import DetectionConfig
 from app.detection.crop import apply_affine, crop_affine, cut_crop, keypoint_box, normalise_crop
 from app.detection.filtering import KeypointFilters, OneEuroParams
+from app.detection.handedness import chirality, decide_handedness
 from app.detection.heatmaps import render_heatmaps
 from app.detection.keypoints3d import triangulate_pair, undistort_px
 from app.detection.mediapipe_hands import MediaPipeHands, RawHand
@@ -92,10 +93,20 @@ class StereoHandDetector:
         """All hands of one stereo frame, one observation per physical hand (mono when seen once)."""
         raw = self.detect_views(frame.left, frame.right)
         pairs = self.pair_views(raw, frame.calibration)
-        labels = [hand_label(a, b) for a, b in pairs]
+        labels = [self.label(a, b, frame.calibration) for a, b in pairs]
         t_s = frame.t_capture_ns * 1e-9
         return tuple(self.observe(frame, pair, label, key, t_s)
                      for pair, label, key in zip(pairs, labels, track_keys(labels), strict=True))
+
+    def label(self, a: RawHand | None, b: RawHand | None, calib: StereoCalibration) -> str:
+        """The person's hand for a pair: the chirality of its raw triangulated keypoints when clear, else the
+        more confident view's MediaPipe label (app/detection/handedness.py)."""
+        mediapipe_label = hand_label(a, b)
+        if a is None or b is None:
+            return mediapipe_label
+        tri = triangulate_pair(undistort_px(calib.left, a.keypoints_px), undistort_px(calib.right, b.keypoints_px),
+                               calib.left.P, calib.right.P, self.cfg.outlier_min_px, self.cfg.outlier_factor)
+        return decide_handedness(mediapipe_label, chirality(tri.points_m), self.cfg.min_chirality)
 
     def _smooth(self, hand: RawHand | None, key: tuple, t_s: float) -> np.ndarray | None:
         if hand is None:

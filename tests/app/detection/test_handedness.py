@@ -39,3 +39,35 @@ def test_mirrored_vs_unmirrored_image_pair(realdata):
     w = image.shape[1]
     mirrored_back = np.c_[w - 1 - flip_hand.keypoints_px[:, 0], flip_hand.keypoints_px[:, 1]]
     assert np.linalg.norm(mirrored_back.mean(0) - raw_hand.keypoints_px.mean(0)) < 6.0
+
+
+def test_chirality_of_the_model_hands_in_random_orientations():
+    import torch
+    from scipy.spatial.transform import Rotation
+
+    from app.config import HandModelConfig
+    from app.detection.handedness import chirality
+    from models.hand_model.layer import _load_open, build_hand_model
+    from models.hand_model.pose_space import angles_to_axis_angle, sample_angles
+
+    rng = np.random.default_rng(0)
+    for side, sign in (("right", 1.0), ("left", -1.0)):
+        model, data = build_hand_model(HandModelConfig(), side), _load_open(side)
+        fingers = angles_to_axis_angle(sample_angles(rng, 200), data["joint_frames"])
+        glob = Rotation.random(200, random_state=1).as_rotvec()
+        pose = torch.tensor(np.concatenate([glob, fingers], 1), dtype=torch.float32)
+        with torch.no_grad():
+            kps = model(pose, torch.zeros(1, 10)).keypoints_m.numpy()
+        values = np.array([chirality(k) for k in kps]) * sign
+        assert np.mean(values > 0) > 0.95
+        assert np.mean(values[np.abs(values) >= 0.15] > 0) > 0.99  # clear values are right
+    assert np.mean(np.abs(values) >= 0.15) > 0.5  # and most poses are clear
+
+
+def test_decide_handedness_falls_back_to_mediapipe_when_unclear():
+    from app.detection.handedness import decide_handedness
+
+    assert decide_handedness("left", 0.4, 0.25) == "right"
+    assert decide_handedness("right", -0.4, 0.25) == "left"
+    assert decide_handedness("left", 0.1, 0.25) == "left"
+    assert decide_handedness("right", float("nan"), 0.25) == "right"
