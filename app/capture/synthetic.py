@@ -53,7 +53,7 @@ from app.capture.synthetic_motion import (
 from app.capture.uri import SourceURI
 from app.geometry.gl import opencv_to_gl_pose
 from app.offscreen import use_offscreen_platform
-from app.offscreen.renderer import srgb_to_linear
+from app.offscreen.renderer import set_multisample_count, srgb_to_linear
 from app.types import N_KEYPOINTS, N_POSE, N_SHAPE, HandState, StereoCalibration, StereoFrame, check_array
 from calibration.errors import CalibrationError
 from calibration.presets import RIG_PRESETS, preset_rig
@@ -472,26 +472,6 @@ class StereoSceneRenderer:
             # renderer closed earlier (another source, a viewer) may have taken this context's display with it;
             # the context's resources went with the display.
             pass
-
-
-def set_multisample_count(renderer, samples: int) -> bool:
-    """Re-allocate the multisample colour/depth renderbuffers of a pyrender OffscreenRenderer with ``samples``
-    per pixel (0 = plain buffers). pyrender 0.1.45 (pinned) always uses 4, which costs Mesa's CPU renderer about
-    half of a hand render. Needs the context current and the framebuffers made (after a first render); pyrender
-    keeps them while the viewport size stays. Returns False, changing nothing, if this pyrender keeps them
-    elsewhere."""
-    from OpenGL import GL as gl
-
-    inner = getattr(renderer, "_renderer", None)
-    buffers = (getattr(inner, "_main_cb_ms", None), getattr(inner, "_main_db_ms", None))
-    if any(b is None for b in buffers):
-        return False
-    w, h = renderer.viewport_width, renderer.viewport_height
-    for buf, fmt in zip(buffers, (gl.GL_RGBA, gl.GL_DEPTH_COMPONENT24), strict=True):
-        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, buf)
-        gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, fmt, w, h)
-    gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, 0)
-    return True
 
 
 def _camera(pr, view):

@@ -44,10 +44,11 @@ class OffscreenRenderer:
 
     supersample: render at that many times the resolution and box-filter colour down (anti-aliased edges, as a
     real camera's pixels integrate light); depth and parts come from the high-resolution sample nearest each
-    output pixel centre (at most 0.5 / supersample px away).
+    output pixel centre (at most 0.5 / supersample px away). multisample False turns pyrender's 4x MSAA off
+    after the first render (about half the cost of a render on Mesa's CPU rasterizer; for live views).
     """
 
-    def __init__(self, width: int, height: int, supersample: int = 1):
+    def __init__(self, width: int, height: int, supersample: int = 1, multisample: bool = True):
         use_offscreen_platform()
         import pyrender
 
@@ -57,6 +58,7 @@ class OffscreenRenderer:
         self.size_wh = (width, height)
         self.ss = int(supersample)
         self._renderer = pyrender.OffscreenRenderer(width * self.ss, height * self.ss)
+        self._multisample_pending_off = not multisample
 
     def _scaled_K(self, K: np.ndarray) -> np.ndarray:
         """K of the high-resolution render: pixel x (centre at an integer) covers high-res pixels s x .. s x + s - 1,
@@ -116,6 +118,9 @@ class OffscreenRenderer:
         self._lights(scene, light_dirs_cam, light_intensity)
         flags = pr.RenderFlags.RGBA
         rgba, depth = self._renderer.render(scene, flags=flags)
+        if self._multisample_pending_off:  # the buffers exist after a first render; later renders are plain
+            self._multisample_pending_off = False
+            set_multisample_count(self._renderer, 0)
         rgb = _composite(self._down_rgba(rgba), background)
         depth = self._pick(depth)
         parts = self._render_parts(meshes, K) if with_parts else np.full(depth.shape, -1, np.int16)
@@ -140,6 +145,26 @@ class OffscreenRenderer:
         self._camera(scene, self._scaled_K(K))
         seg, _ = self._renderer.render(scene, flags=pr.RenderFlags.SEG, seg_node_map=colours)
         return np.ascontiguousarray(_decode_labels(self._pick(seg)))
+
+
+def set_multisample_count(renderer, samples: int) -> bool:
+    """Re-allocate the multisample colour/depth renderbuffers of a pyrender OffscreenRenderer with ``samples``
+    per pixel (0 = plain buffers). pyrender 0.1.45 (pinned) always uses 4, which costs Mesa's CPU renderer about
+    half of a hand render. Needs the context current and the framebuffers made (after a first render); pyrender
+    keeps them while the viewport size stays. Returns False, changing nothing, if this pyrender keeps them
+    elsewhere."""
+    from OpenGL import GL as gl
+
+    inner = getattr(renderer, "_renderer", None)
+    buffers = (getattr(inner, "_main_cb_ms", None), getattr(inner, "_main_db_ms", None))
+    if any(b is None for b in buffers):
+        return False
+    w, h = renderer.viewport_width, renderer.viewport_height
+    for buf, fmt in zip(buffers, (gl.GL_RGBA, gl.GL_DEPTH_COMPONENT24), strict=True):
+        gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, buf)
+        gl.glRenderbufferStorageMultisample(gl.GL_RENDERBUFFER, samples, fmt, w, h)
+    gl.glBindRenderbuffer(gl.GL_RENDERBUFFER, 0)
+    return True
 
 
 def _ordered_pyrender(pyrender):

@@ -71,7 +71,7 @@ def renderer_for(size_wh: tuple[int, int]):
 
     cache = _LOCAL.__dict__.setdefault("renderers", {})
     if size_wh not in cache:
-        cache[size_wh] = OffscreenRenderer(*size_wh)
+        cache[size_wh] = OffscreenRenderer(*size_wh, multisample=False)
         _KEEP_ALIVE.append(cache[size_wh])
     return cache[size_wh]
 
