@@ -51,11 +51,29 @@ def resolve_device(device: str) -> str:
 
 
 def checkpoint_note(checkpoint: str) -> str | None:
-    """What happens to --checkpoint: HandNet inference is not part of the live pipeline yet."""
+    """What happens to --checkpoint: HandNet initialises the hands, refinement and texture follow as usual."""
     if not checkpoint:
         return None
-    return (f"--checkpoint {checkpoint}: HandNet is not available in the live pipeline yet; the stereo keypoint "
-            "fit initialises the hands instead (the flag takes effect once HandNet inference lands)")
+    return (f"--checkpoint {checkpoint}: HandNet initialises the hands (the keypoint fit takes over for a hand "
+            "HandNet cannot place); the colour segmentation target still drives refinement")
+
+
+def build_handnet_initialiser(checkpoint: str, device: str, fitter):
+    """``init(obs, frame) -> HandMesh | None`` from a HandNet checkpoint (models/handnet/runner.py), posed with
+    the fitter's hand model; a missing, corrupt or mismatching checkpoint is a ConfigError naming the file."""
+    from models.handnet.checkpoint import CheckpointError
+    from models.handnet.runner import build_handnet_runner
+
+    try:
+        runner = build_handnet_runner(checkpoint, device)
+    except CheckpointError as exc:
+        raise ConfigError(f"--checkpoint {checkpoint}: {exc}") from exc
+
+    def init(obs, frame):
+        state = runner.predict(obs, frame.calibration, segment=False).state
+        return None if state is None else fitter.mesh(state, frame.frame_id, frame.t_capture_ns)
+
+    return init
 
 
 @dataclass
@@ -96,9 +114,12 @@ def build_reconstruction(cfg: AppConfig, device: str, notes: list[str]):
     hm_cfg = dataclasses.replace(cfg.hand_model, device=device)
     fitter = fit.build_fitter(dataclasses.replace(cfg.fit, device=device), hm_cfg)
     refine = build_refinement(cfg, fitter.hand_models, notes)
+    handnet = build_handnet_initialiser(cfg.reconstruction.checkpoint, device, fitter) \
+        if cfg.reconstruction.checkpoint else None
 
     def reconstruct_hand(obs, frame, prev):
-        mesh = fitter.fit(obs, frame.calibration, prev)
+        mesh = None if handnet is None else handnet(obs, frame)
+        mesh = mesh if mesh is not None else fitter.fit(obs, frame.calibration, prev)
         return mesh if refine is None else refine(mesh, obs, frame, prev is None)
 
     return ReconstructionStage(reconstruct_hand, cfg.pipeline.hands), fitter.hand_models

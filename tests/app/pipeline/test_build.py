@@ -30,8 +30,20 @@ def test_resolve_device():
             resolve_device("cuda")
 
 
-def test_checkpoint_note_says_handnet_is_not_available():
+def test_checkpoint_note_says_handnet_initialises():
     assert checkpoint_note("") is None
-    assert "HandNet is not available" in checkpoint_note("w.pt")
+    assert "HandNet initialises the hands" in checkpoint_note("w.pt")
     cfg = AppConfig(reconstruction=ReconstructionSettings(checkpoint="w.pt"))
     assert cfg.reconstruction.checkpoint == "w.pt"
+
+
+def test_a_bad_checkpoint_is_a_config_error(tmp_path):
+    from app.pipeline.build import build_handnet_initialiser
+
+    bad = tmp_path / "w.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="--checkpoint .*w.pt"):
+        build_handnet_initialiser(str(bad), "cpu", fitter=None)
+    with pytest.raises(ConfigError, match="--checkpoint .*missing.pt"):
+        build_handnet_initialiser(str(tmp_path / "missing.pt"), "cpu", fitter=None)
+
