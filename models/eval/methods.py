@@ -9,12 +9,16 @@ with ``__call__(sample) -> Prediction`` and ``close()``.
 - ``triangulate`` (3D): the detection stage (``app.detection``) on the stereo pair: MediaPipe on both views,
   association, DLT triangulation with outlier rejection, in the left-camera frame, metres (no filtering: the
   samples are independent).
+- ``fit`` (3D mesh): detection -> the model-fit initialiser (app/reconstruction/fit.py HandFitter); ``fit+refine``
+  the same followed by ``iterations`` steps of test-time refinement (the 'scaled' preset) on the weightless
+  segmentation target of every seeing view's detection crop. Both live in models/eval/fit_methods.py.
 When a view holds several hands, the one whose keypoint centroid is nearest the ground truth's is scored
 (evaluation matching, as for multi-person pose benchmarks).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,28 +27,47 @@ import numpy as np
 from app.detection.config import DetectionConfig
 from models.eval.samples import EvalSample, Prediction
 
+SIDES = ("detector", "fit")
+
 
 @dataclass(frozen=True)
 class MethodOptions:
-    """model_complexity: MediaPipe 0 / 1. pad_fractions: margins tried on tight crops (0 = the raw crop)."""
+    """model_complexity: MediaPipe 0 / 1. pad_fractions: margins tried on tight crops (0 = the raw crop).
+    iterations: refinement steps of ``fit+refine``. side: which hand model the mesh methods fit, 'detector' (the
+    detection's handedness, as the live pipeline) or 'fit' (both models, the lower final fit cost wins)."""
 
     model_complexity: int = 1
     pad_fractions: tuple[float, ...] = (0.5, 1.0)
+    iterations: int = 3
+    side: str = "detector"
+
+    def __post_init__(self):
+        if not self.pad_fractions or min(self.pad_fractions) < 0:
+            raise ValueError(f"pad margins must be >= 0 and at least one, got {self.pad_fractions} (--pad 0.5,1.0)")
+        if not 0 <= self.iterations <= 100:
+            raise ValueError(f"refinement iterations must be in 0..100, got {self.iterations} (--iterations 3)")
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {self.side!r} (--side detector)")
 
 
 @dataclass(frozen=True)
 class MethodSpec:
+    """factory(MethodOptions) -> method; outputs_3d: returns 3D keypoints; needs_stereo: refuses mono samples;
+    outputs_mesh: returns meshes (the JSON then carries the mesh figures of models/eval/metrics.py)."""
+
     factory: Callable
     outputs_3d: bool
     needs_stereo: bool
+    outputs_mesh: bool = False
 
 
 METHODS: dict[str, MethodSpec] = {}
 
 
-def register_method(name: str, factory: Callable, outputs_3d: bool, needs_stereo: bool) -> None:
+def register_method(name: str, factory: Callable, outputs_3d: bool, needs_stereo: bool,
+                    outputs_mesh: bool = False) -> None:
     """Add (or replace) the method ``--method name``."""
-    METHODS[name] = MethodSpec(factory, outputs_3d, needs_stereo)
+    METHODS[name] = MethodSpec(factory, outputs_3d, needs_stereo, outputs_mesh)
 
 
 def pad_image(image: np.ndarray, pad_px: int) -> np.ndarray:
@@ -52,6 +75,18 @@ def pad_image(image: np.ndarray, pad_px: int) -> np.ndarray:
     out = np.zeros((image.shape[0] + 2 * pad_px, image.shape[1] + 2 * pad_px, 3), dtype=np.uint8)
     out[pad_px:pad_px + image.shape[0], pad_px:pad_px + image.shape[1]] = image
     return out
+
+
+def detect_padded(hands, image: np.ndarray, pad_fractions: tuple[float, ...]):
+    """MediaPipe (``hands``: a MediaPipeHands) on a tight crop (H, W, 3) uint8 placed on black canvases with each
+    margin in turn (x the crop's longer side) until a hand is found -> its RawHand with keypoints in the crop's
+    pixels, or None."""
+    for frac in pad_fractions:
+        pad = int(round(frac * max(image.shape[:2])))
+        found = hands.process(pad_image(image, pad))
+        if found:
+            return dataclasses.replace(found[0], keypoints_px=found[0].keypoints_px - np.float32(pad))
+    return None
 
 
 def nearest_index(candidates: list[np.ndarray], gt_uv: np.ndarray) -> int | None:
@@ -82,12 +117,8 @@ class MediaPipeMethod:
             kps = [h.keypoints_px.astype(np.float64) for h in self._detector(2).process(image)]
             idx = nearest_index(kps, gt_uv)
             return None if idx is None else kps[idx]
-        for frac in self.opts.pad_fractions:
-            pad = int(round(frac * max(image.shape[:2])))
-            hands = self._detector(1).process(pad_image(image, pad))
-            if hands:
-                return hands[0].keypoints_px.astype(np.float64) - pad
-        return None
+        hand = detect_padded(self._detector(1), image, self.opts.pad_fractions)
+        return None if hand is None else hand.keypoints_px.astype(np.float64)
 
     def __call__(self, sample: EvalSample) -> Prediction:
         return Prediction(uv_px=tuple(self._view(img, uv, sample.tight_crop)
@@ -128,5 +159,21 @@ class TriangulateMethod:
         self.detector.close()
 
 
+def fit_method(opts: MethodOptions):
+    """``fit``: detection -> model fit (imported here: it loads torch and the hand models)."""
+    from models.eval.fit_methods import FitMethod
+
+    return FitMethod(opts, refine=False)
+
+
+def fit_refine_method(opts: MethodOptions):
+    """``fit+refine``: detection -> model fit -> refinement on the segmentation targets."""
+    from models.eval.fit_methods import FitMethod
+
+    return FitMethod(opts, refine=True)
+
+
 register_method("mediapipe", MediaPipeMethod, outputs_3d=False, needs_stereo=False)
 register_method("triangulate", TriangulateMethod, outputs_3d=True, needs_stereo=True)
+register_method("fit", fit_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)
+register_method("fit+refine", fit_refine_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)

@@ -7,6 +7,16 @@ samples.
 ``pa_mpjpe_mm`` after Procrustes alignment (FreiHAND protocol); both averaged over samples with a 3D result,
 each sample over its finite joints. A sample is detected when the method found the hand in every view (and,
 for 3D methods, returned 3D keypoints).
+
+Mesh methods (``summarise(..., with_mesh=True)``; FreiHAND protocol, models/eval/mesh_metrics.py), each the
+mean over detected samples that have the needed ground truth (null in the JSON where none has it, e.g. the
+real-world set has no vertices or masks):
+``pa_mpve_mm`` vertex error after Procrustes alignment of the vertices; ``f5`` / ``f15`` F-scores at 5 / 15 mm
+of the aligned vertices; ``auc`` area under the 3D PCK curve of the Procrustes-aligned joints, 0-50 mm;
+``iou_before`` / ``iou_after`` projection IoU in the first view of the initialiser's / the final mesh's hard
+silhouette against the ground-truth mask; ``refine_diverged_rate`` share of detected samples whose refinement
+guard fired; ``baseline_mediapipe_pa_mpjpe_mm`` PA-MPJPE of MediaPipe's own world landmarks of the same
+detections; ``mono`` the same figures for the method on the first view alone (stereo samples), else null.
 """
 
 from __future__ import annotations
@@ -16,15 +26,35 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.geometry.procrustes import mpjpe, pa_mpjpe
+from models.eval.mesh_metrics import aligned_errors, aligned_f_scores, mask_iou
 from models.eval.samples import EvalSample, Prediction
 
 PCK_2D_THRESHOLDS_PX = np.linspace(0.0, 30.0, 61)
 PCK_3D_THRESHOLDS_MM = np.linspace(0.0, 50.0, 51)
+F_THRESHOLDS_MM = (5.0, 15.0)
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class MeshResult:
+    """Mesh figures of one sample (NaN where the prediction or the ground truth lacks what they need).
+    pa_joint_err_mm: (21,) float64 per-joint error after Procrustes alignment of the joints (NaN rows = dropped
+    joints) or None; pa_mpve_mm; f_scores: one per F_THRESHOLDS_MM; iou_before / iou_after; refine_diverged;
+    baseline_pa_mm: PA-MPJPE of MediaPipe's world landmarks."""
+
+    pa_joint_err_mm: np.ndarray | None = None
+    pa_mpve_mm: float = NAN
+    f_scores: tuple[float, ...] = (NAN, NAN)
+    iou_before: float = NAN
+    iou_after: float = NAN
+    refine_diverged: bool = False
+    baseline_pa_mm: float = NAN
 
 
 @dataclass(frozen=True)
 class SampleResult:
-    """Per-sample outcome. joint_err_px: (n_views * 21,) float64 or None; joint_err_mm: (21,) or None."""
+    """Per-sample outcome. joint_err_px: (n_views * 21,) float64 or None; joint_err_mm: (21,) or None;
+    mesh: the mesh figures; mono: the outcome of the prediction's first-view-only counterpart, or None."""
 
     sample_id: str
     detected: bool
@@ -33,6 +63,8 @@ class SampleResult:
     pa_err_3d_mm: float
     joint_err_px: np.ndarray | None
     joint_err_mm: np.ndarray | None
+    mesh: MeshResult = MeshResult()
+    mono: SampleResult | None = None
 
 
 def _errors_3d(pred_m: np.ndarray | None, gt_m: np.ndarray | None):
@@ -56,7 +88,41 @@ def evaluate_sample(sample: EvalSample, pred: Prediction, needs_3d: bool) -> Sam
     joint_mm, e3, pa3 = _errors_3d(pred.xyz_cam_m, sample.xyz_cam_m)
     detected = found_2d and (not needs_3d or pred.xyz_cam_m is not None)
     err_2d = float(np.nanmean(joint_px)) if joint_px is not None else float("nan")
-    return SampleResult(sample.sample_id, detected, err_2d, e3, pa3, joint_px, joint_mm)
+    mono = None if pred.mono is None else evaluate_sample(sample.first_view(), pred.mono, needs_3d)
+    return SampleResult(sample.sample_id, detected, err_2d, e3, pa3, joint_px, joint_mm,
+                        mesh_result(sample, pred), mono)
+
+
+def aligned_joint_errors_mm(pred_m: np.ndarray | None, gt_m: np.ndarray | None) -> np.ndarray | None:
+    """(21,) float64 mm per-joint error after Procrustes alignment of the finite predicted joints (NaN for the
+    others); None without a prediction or with fewer than 3 finite joints."""
+    if pred_m is None or gt_m is None:
+        return None
+    ok = np.isfinite(pred_m).all(axis=1)
+    if ok.sum() < 3:
+        return None
+    out = np.full(len(gt_m), np.nan)
+    out[ok] = aligned_errors(pred_m[ok], gt_m[ok]) * 1000.0
+    return out
+
+
+def _silhouette_iou(silhouette: np.ndarray | None, sample: EvalSample) -> float:
+    return NAN if silhouette is None or not sample.masks else mask_iou(silhouette, sample.masks[0])
+
+
+def mesh_result(sample: EvalSample, pred: Prediction) -> MeshResult:
+    """The mesh figures of one prediction (see the module docstring)."""
+    pa_mpve, f = NAN, (NAN,) * len(F_THRESHOLDS_MM)
+    if pred.verts_cam_m is not None and sample.verts_cam_m is not None:
+        pa_mpve = float(aligned_errors(pred.verts_cam_m, sample.verts_cam_m).mean()) * 1000.0
+        f = tuple(float(v) for v in aligned_f_scores(pred.verts_cam_m, sample.verts_cam_m,
+                                                     np.asarray(F_THRESHOLDS_MM) / 1000.0))
+    baseline = NAN
+    if pred.mediapipe_world_m is not None and sample.xyz_cam_m is not None:
+        baseline = float(pa_mpjpe(pred.mediapipe_world_m, sample.xyz_cam_m)) * 1000.0
+    return MeshResult(aligned_joint_errors_mm(pred.xyz_cam_m, sample.xyz_cam_m), pa_mpve, f,
+                      _silhouette_iou(pred.silhouette_init, sample), _silhouette_iou(pred.silhouette, sample),
+                      pred.refine_diverged, baseline)
 
 
 def pck_curve(joint_errors: list[np.ndarray | None], n_joints: int, thresholds: np.ndarray) -> np.ndarray:
@@ -78,8 +144,33 @@ def auc(thresholds: np.ndarray, curve: np.ndarray) -> float:
     return area / float(thresholds[-1] - thresholds[0])
 
 
-def summarise(results: list[SampleResult], needs_3d: bool, n_views: int) -> dict:
-    """The evaluation JSON's figures (see the module docstring)."""
+def _mean(values) -> float:
+    """Mean of the finite values, NaN when there are none."""
+    arr = np.asarray(list(values), dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else NAN
+
+
+def summarise_mesh(results: list[SampleResult]) -> dict:
+    """The mesh figures of the JSON (module docstring) over the detected samples of ``results``."""
+    det = [r.mesh for r in results if r.detected]
+    pa_joints = [m.pa_joint_err_mm for m in det if m.pa_joint_err_mm is not None]
+    out = {"auc": auc(PCK_3D_THRESHOLDS_MM, pck_curve(pa_joints, 21, PCK_3D_THRESHOLDS_MM)) if pa_joints else NAN,
+           "pa_mpve_mm": _mean(m.pa_mpve_mm for m in det)}
+    for k, t in enumerate(F_THRESHOLDS_MM):
+        out[f"f{t:g}"] = _mean(m.f_scores[k] for m in det)
+    out.update(iou_before=_mean(m.iou_before for m in det), iou_after=_mean(m.iou_after for m in det),
+               refine_diverged_rate=float(np.mean([m.refine_diverged for m in det])) if det else NAN,
+               baseline_mediapipe_pa_mpjpe_mm=_mean(m.baseline_pa_mm for m in det))
+    monos = [r.mono for r in results if r.mono is not None]
+    out["mono"] = None
+    if monos:  # the mono counterpart's own figures, without a nested "mono" of its own
+        out["mono"] = {k: v for k, v in summarise(monos, True, 1, with_mesh=True).items() if k != "mono"}
+    return out
+
+
+def summarise(results: list[SampleResult], needs_3d: bool, n_views: int, with_mesh: bool = False) -> dict:
+    """The evaluation JSON's figures (see the module docstring); ``with_mesh`` adds the mesh figures."""
     det = [r for r in results if r.detected]
     e2 = np.array([r.err_2d_px for r in det], dtype=np.float64)
     out = {"n": len(results), "detection_rate": len(det) / len(results) if results else float("nan"),
@@ -96,4 +187,6 @@ def summarise(results: list[SampleResult], needs_3d: bool, n_views: int) -> dict
         out["median_mpjpe_mm"] = float(np.median(e3)) if e3.size else float("nan")
         pck3 = pck_curve([r.joint_err_mm if r.detected else None for r in results], 21, PCK_3D_THRESHOLDS_MM)
         out["pck_3d_auc_0_50mm"] = auc(PCK_3D_THRESHOLDS_MM, pck3)
+    if with_mesh:
+        out.update(summarise_mesh(results))
     return out

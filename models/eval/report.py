@@ -18,8 +18,15 @@ def side_paths(json_path: Path) -> tuple[Path, Path]:
     return json_path.with_name(stem + "_samples.csv"), json_path.with_name(stem + "_pck.png")
 
 
+CSV_COLUMNS = ("sample_id", "detected", "err_2d_px", "mpjpe_mm", "pa_mpjpe_mm", "pa_mpve_mm", "f5", "f15",
+               "iou_before", "iou_after", "refine_diverged", "baseline_mediapipe_pa_mpjpe_mm", "mono_detected",
+               "mono_mpjpe_mm", "mono_pa_mpjpe_mm", "mono_pa_mpve_mm", "mono_iou_before", "mono_iou_after")
+
+
 def _clean(value):
-    """JSON has no NaN: write null for a figure that could not be computed."""
+    """JSON has no NaN: write null for a figure that could not be computed (nested dicts too)."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -27,17 +34,36 @@ def _clean(value):
 
 def write_json(path: Path, summary: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: _clean(v) for k, v in summary.items()}, indent=2) + "\n")
+    path.write_text(json.dumps(_clean(summary), indent=2) + "\n")
+
+
+def _cell(value: float) -> str:
+    return "" if not math.isfinite(value) else f"{value:.4g}"
+
+
+def _figures(r: SampleResult) -> list[str]:
+    """detected, 2D, 3D and mesh cells of one result."""
+    m = r.mesh
+    values = (r.err_2d_px, r.err_3d_mm, r.pa_err_3d_mm, m.pa_mpve_mm, *m.f_scores, m.iou_before, m.iou_after)
+    return [str(int(r.detected)), *(_cell(v) for v in values), str(int(m.refine_diverged)), _cell(m.baseline_pa_mm)]
+
+
+def csv_row(r: SampleResult) -> list[str]:
+    """One CSV row (CSV_COLUMNS): the sample's figures, then its mono counterpart's (empty without one)."""
+    mono = ["", "", "", "", "", ""]
+    if r.mono is not None:
+        o = r.mono
+        mono = [str(int(o.detected)), *(_cell(v) for v in (o.err_3d_mm, o.pa_err_3d_mm, o.mesh.pa_mpve_mm,
+                                                           o.mesh.iou_before, o.mesh.iou_after))]
+    return [r.sample_id, *_figures(r), *mono]
 
 
 def write_csv(path: Path, results: list[SampleResult]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["sample_id", "detected", "err_2d_px", "mpjpe_mm", "pa_mpjpe_mm"])
+        w.writerow(CSV_COLUMNS)
         for r in results:
-            w.writerow([r.sample_id, int(r.detected)] +
-                       ["" if not math.isfinite(v) else f"{v:.3f}" for v in (r.err_2d_px, r.err_3d_mm,
-                                                                             r.pa_err_3d_mm)])
+            w.writerow(csv_row(r))
 
 
 def write_pck_plot(path: Path, results: list[SampleResult], n_views: int, with_3d: bool, title: str) -> None:
