@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app.atomic_io import write_json_atomic
 from app.capture.base import ClosingMixin, pacer_for
 from app.capture.errors import CaptureError
 from app.capture.uri import SourceURI
@@ -101,13 +102,7 @@ def pack_record(frame_id: int, t_ns: int, left: bytes, right: bytes) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head)) + left + right
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
 
 
 def _os_error_message(exc: OSError, out_dir: Path, frames: int) -> str:
@@ -169,7 +164,7 @@ class RecordingWriter(ClosingMixin):
                 "created_unix_s": time.time(),
                 "calibration": calibration_to_dict(self.calibration),
             }
-            _write_json_atomic(self.out_dir / "meta.json", meta)
+            write_json_atomic(self.out_dir / "meta.json", meta)
             return open(self.out_dir / "frames.bin", "ab", buffering=0)
         except OSError as exc:
             raise CaptureError(_os_error_message(exc, self.out_dir, 0)) from exc
@@ -229,7 +224,7 @@ class RecordingWriter(ClosingMixin):
             try:
                 os.fsync(self._file.fileno())
                 self._file.close()
-                _write_json_atomic(self.out_dir / "summary.json", summary)
+                write_json_atomic(self.out_dir / "summary.json", summary)
             except OSError as exc:
                 self._error = self._error or _os_error_message(exc, self.out_dir, self.frames_written)
         if self._error:

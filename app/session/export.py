@@ -9,13 +9,12 @@ their UV seams (``models.hand_model.uv.unweld``) so each vertex has one UV.
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from app.atomic_io import png_bytes, write_bytes_atomic
 from app.geometry.gl import CV_TO_GL
 from app.session.gltf import GlbBuilder
 from app.types import HandMesh
@@ -50,24 +49,6 @@ def split_mesh(faces: np.ndarray, uv_layout) -> SplitMesh:
     return SplitMesh(u.vertex_index, np.asarray(vt, np.float32)[u.uv_index], u.faces)
 
 
-def write_atomic(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    import imageio.v2 as imageio
-
-    buf = io.BytesIO()
-    imageio.imwrite(buf, image, format="png")
-    return buf.getvalue()
-
-
 def _trimesh_hand(mesh: HandMesh, uv_layout, texture: np.ndarray | None):
     import trimesh
     from PIL import Image
@@ -93,7 +74,7 @@ def export_final_glb(path: str | Path, meshes: tuple[HandMesh, ...], uv_layouts:
         side = m.state.is_left
         scene.add_geometry(_trimesh_hand(m, uv_layouts.get(side), textures.get(side)), node_name=name,
                            geom_name=name)
-    return write_atomic(Path(path), scene.export(file_type="glb"))
+    return write_bytes_atomic(Path(path), scene.export(file_type="glb"))
 
 
 def _key_times_s(t_ns: list[int]) -> np.ndarray:
@@ -174,7 +155,7 @@ def export_sequence_glb(path: str | Path, records, uv_layouts: dict, textures: d
         b.json["scenes"][0]["nodes"].append(node)
         _animate(b, node, times, shown, len(targets), anim)
     b.add("animations", anim)
-    return write_atomic(Path(path), b.to_bytes())
+    return write_bytes_atomic(Path(path), b.to_bytes())
 
 
 def export_session(session_dir: str | Path) -> list[Path]:

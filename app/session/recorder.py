@@ -16,7 +16,6 @@ a lock keeps them off a session that is closing.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.atomic_io import write_json_atomic
 from app.capture.errors import CaptureError
 from app.capture.recording import RecordingWriter
 from app.config import SessionConfig
@@ -36,13 +36,7 @@ class SessionError(RuntimeError):
     """A session cannot be recorded or exported; the message names the directory and the fix."""
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
 
 
 def save_uv_layouts(session_dir: Path, uv_layouts: dict) -> None:

@@ -228,7 +228,7 @@ def write_outputs(result: dict, image: np.ndarray, json_path: Path, png_path: Pa
     """The JSON and the side-by-side PNG, each written to a temporary name first."""
     import json
 
-    from app.texture.export import _write_atomic, png_bytes
+    from app.atomic_io import png_bytes, write_bytes_atomic
 
-    _write_atomic(png_path, png_bytes(image))
-    _write_atomic(json_path, (json.dumps(result, indent=2, allow_nan=True) + "\n").encode())
+    write_bytes_atomic(png_path, png_bytes(image))
+    write_bytes_atomic(json_path, (json.dumps(result, indent=2, allow_nan=True) + "\n").encode())

@@ -13,14 +13,13 @@ and Blender show as a hand lying palm down. Every file is written to a temporary
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from app.atomic_io import png_bytes, write_bytes_atomic
 from models.hand_model.uv import unweld
 
 EXPORT_SUFFIXES = (".glb", ".obj")
@@ -54,24 +53,6 @@ def rest_hand(hand_model, shape: np.ndarray, image: np.ndarray) -> TexturedHand:
                         vt.astype(np.float32), ft.astype(np.int64), np.ascontiguousarray(image, np.uint8))
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def trimesh_hand(hand: TexturedHand):
     """The hand as a trimesh.Trimesh split along UV seams (one UV per vertex), with a PBR material whose base
     colour is the texture (not metallic, fairly rough skin)."""
@@ -90,7 +71,7 @@ def export_glb(path: str | Path, hand: TexturedHand) -> Path:
     """Write the textured hand as a .glb (trimesh's glTF 2.0 writer; TEXCOORD_0 = (u, 1 - v))."""
     import trimesh
 
-    return _write_atomic(Path(path), trimesh.exchange.gltf.export_glb(trimesh_hand(hand)))
+    return write_bytes_atomic(Path(path), trimesh.exchange.gltf.export_glb(trimesh_hand(hand)))
 
 
 def obj_text(hand: TexturedHand, mtl_name: str) -> str:
@@ -118,8 +99,8 @@ def export_obj(path: str | Path, hand: TexturedHand) -> list[Path]:
     """Write NAME.obj, NAME.mtl and NAME.png side by side (the .obj refers to the others by file name)."""
     path = Path(path)
     mtl, png = path.with_suffix(".mtl"), path.with_suffix(".png")
-    return [_write_atomic(png, png_bytes(hand.image)), _write_atomic(mtl, mtl_text(png.name).encode()),
-            _write_atomic(path, obj_text(hand, mtl.name).encode())]
+    return [write_bytes_atomic(png, png_bytes(hand.image)), write_bytes_atomic(mtl, mtl_text(png.name).encode()),
+            write_bytes_atomic(path, obj_text(hand, mtl.name).encode())]
 
 
 def export_textured(path: str | Path, hand: TexturedHand) -> list[Path]:
