@@ -1,7 +1,8 @@
 """ZED without the SDK: side-by-side frames from a UVC camera (``zed-uvc:``) or a video file (``sbs:``).
 
-Both go through ``SbsSource``: check the frame shape against the ZED mode, split into left/right, rectify with
-maps built once from the factory ``SN<serial>.conf`` (``calibration.rectify``), convert BGR -> RGB.
+Both go through ``sbs_source``: check the frame shape against the ZED mode and split it into left/right, then
+the shared pair loop (app/capture/pair.py) rectifies with maps built once from the factory ``SN<serial>.conf``
+(``calibration.rectify``) and converts BGR -> RGB.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.capture.base import ClosingMixin, Pacer, bgr_to_rgb, file_time_ns, pacer_for
+from app.capture.base import Pacer, file_time_ns, pacer_for
 from app.capture.errors import CaptureError
 from app.capture.latest import LatestFrameThread
+from app.capture.pair import PairSource
 from app.capture.uri import SourceURI
-from app.types import StereoCalibration, StereoFrame
+from app.types import StereoCalibration
 from calibration.errors import CalibrationError
-from calibration.rectify import Rectifier
 from calibration.zed_conf import ZedMode, mode_for_eye_size, read_zed_conf, zed_mode
 
 CONF_HINT = (
@@ -115,57 +116,34 @@ def split_sbs(img: np.ndarray, eye_wh: tuple[int, int], origin: str) -> tuple[np
     return img[:, :w], img[:, w:]
 
 
-class SbsSource(ClosingMixin):
-    """Side-by-side ZED frames -> StereoFrame (RGB). ``calibration`` is the rectified rig when ``rectify``
-    (default) and the raw factory rig otherwise; ``raw_calibration`` is always the raw one."""
+class SideBySideFeed:
+    """A feed of side-by-side frames as a feed of (left, right, t_ns) pairs (app/capture/pair.py)."""
 
-    def __init__(
-        self,
-        feed,
-        raw: StereoCalibration,
-        origin: str,
-        *,
-        rectify: bool = True,
-        is_live: bool,
-        fps: float,
-        frames_total: int | None,
-    ):
-        self._feed, self._origin = feed, origin
-        self.raw_calibration = raw
-        try:
-            self._rectifier = _rectifier(raw, origin) if rectify else None
-        except CaptureError:
-            feed.close()
-            raise
-        self.calibration = self._rectifier.calibration if rectify else raw
-        self.is_live, self.nominal_fps, self.frames_total = is_live, float(fps), frames_total
-        self._next_id = 0
+    def __init__(self, feed, eye_wh: tuple[int, int], origin: str):
+        self._feed, self._eye_wh, self._origin = feed, eye_wh, origin
 
     @property
-    def dropped_frames(self) -> int:
+    def dropped(self) -> int:
         return self._feed.dropped
 
-    def read(self) -> StereoFrame | None:
+    def next(self):
         item = self._feed.next()
         if item is None:
             return None
         img, t_ns = item
-        left, right = split_sbs(img, self.raw_calibration.left.size_wh, self._origin)
-        if self._rectifier is not None:
-            left, right = self._rectifier.rectify_pair(left, right)
-        frame = StereoFrame(self._next_id, t_ns, bgr_to_rgb(left), bgr_to_rgb(right), self.calibration)
-        self._next_id += 1
-        return frame
+        left, right = split_sbs(img, self._eye_wh, self._origin)
+        return left, right, t_ns
 
     def close(self) -> None:
         self._feed.close()
 
 
-def _rectifier(raw: StereoCalibration, origin: str) -> Rectifier:
-    try:
-        return Rectifier(raw)
-    except CalibrationError as exc:
-        raise CaptureError(f"source {origin!r}: {exc}") from exc
+def sbs_source(feed, raw: StereoCalibration, origin: str, *, rectify: bool = True, is_live: bool, fps: float,
+               frames_total: int | None) -> PairSource:
+    """Side-by-side ZED frames -> StereoFrame (RGB): split per the raw rig's eye size, then the shared pair
+    read loop (``calibration`` rectified when ``rectify``, ``raw_calibration`` the factory rig)."""
+    return PairSource(SideBySideFeed(feed, raw.left.size_wh, origin), raw, origin, rectify=rectify, is_live=is_live,
+                      fps=fps, frames_total=frames_total)
 
 
 def _load_conf(uri: SourceURI, mode: ZedMode) -> StereoCalibration:
@@ -183,7 +161,7 @@ def _mode(uri: SourceURI, default: str) -> ZedMode:
         raise CaptureError(str(exc)) from exc
 
 
-def open_sbs_file(uri: SourceURI) -> SbsSource:
+def open_sbs_file(uri: SourceURI) -> PairSource:
     """``sbs:FILE?conf=SN.conf[&mode=M][&rectify=1][&pace=fast|recorded]``: a side-by-side ZED video."""
     uri.check_params(("conf", "mode", "rectify", "pace"))
     if not uri.target:
@@ -196,7 +174,7 @@ def open_sbs_file(uri: SourceURI) -> SbsSource:
     except CaptureError:
         video.close()
         raise
-    return SbsSource(FileFeed(video, pacer), raw, uri.text, rectify=rectify, is_live=False, fps=video.fps,
+    return sbs_source(FileFeed(video, pacer), raw, uri.text, rectify=rectify, is_live=False, fps=video.fps,
                      frames_total=video.frames_total)
 
 
@@ -219,7 +197,7 @@ def default_backend() -> int:
     return cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
 
 
-def open_zed_uvc(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -> SbsSource:
+def open_zed_uvc(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -> PairSource:
     """``zed-uvc:INDEX?conf=SN.conf[&mode=HD720][&fps=30][&rectify=1]``: a ZED as a plain UVC camera.
     ``capture_factory(index, backend)`` returns a cv2.VideoCapture-like object (tests pass a fake)."""
     uri.check_params(("conf", "mode", "fps", "rectify"))
@@ -233,7 +211,7 @@ def open_zed_uvc(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -
         )
     raw = _load_conf(uri, mode)
     cap = _open_camera(capture_factory, index, mode, fps, uri.text)
-    return SbsSource(
+    return sbs_source(
         LiveFeed(cap, f"zed-uvc:{index}"),
         raw,
         uri.text,

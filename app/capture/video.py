@@ -13,14 +13,14 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from app.capture.base import ClosingMixin, bgr_to_rgb, file_time_ns, pacer_for
+from app.capture.base import file_time_ns, pacer_for
 from app.capture.errors import CaptureError
+from app.capture.pair import PairSource
 from app.capture.sbs import LiveFeed, VideoFile, default_backend
 from app.capture.uri import SourceURI
-from app.types import CameraView, StereoCalibration, StereoFrame
+from app.types import CameraView, StereoCalibration
 from calibration.errors import CalibrationError
 from calibration.fileio import load_calibration
-from calibration.rectify import Rectifier
 
 CALIB_HINT = (
     "give ?calib=FILE.json, a calibration made by `python -m calibration calibrate` "
@@ -70,61 +70,6 @@ class PairLiveFeed:
     def close(self) -> None:
         self.left.close()
         self.right.close()
-
-
-class PairSource(ClosingMixin):
-    """Two views -> StereoFrame (RGB) in ``calibration`` (raw rig, or rectified when ``rectify``)."""
-
-    def __init__(
-        self,
-        feed,
-        raw: StereoCalibration,
-        origin: str,
-        *,
-        rectify: bool,
-        is_live: bool,
-        fps: float,
-        frames_total: int | None,
-    ):
-        self._feed, self._origin, self.raw_calibration = feed, origin, raw
-        try:
-            self._rectifier = Rectifier(raw) if rectify else None
-        except CalibrationError as exc:
-            feed.close()
-            raise CaptureError(f"source {origin!r}: {exc}") from exc
-        self.calibration = self._rectifier.calibration if rectify else raw
-        self.is_live, self.nominal_fps, self.frames_total = is_live, float(fps), frames_total
-        self._next_id = 0
-
-    @property
-    def dropped_frames(self) -> int:
-        return self._feed.dropped
-
-    def read(self) -> StereoFrame | None:
-        item = self._feed.next()
-        if item is None:
-            return None
-        left, right, t_ns = item
-        _check_size(left, self.raw_calibration.left, "left", self._origin)
-        _check_size(right, self.raw_calibration.right, "right", self._origin)
-        if self._rectifier is not None:
-            left, right = self._rectifier.rectify_pair(left, right)
-        frame = StereoFrame(self._next_id, t_ns, bgr_to_rgb(left), bgr_to_rgb(right), self.calibration)
-        self._next_id += 1
-        return frame
-
-    def close(self) -> None:
-        self._feed.close()
-
-
-def _check_size(img: np.ndarray, view: CameraView, name: str, origin: str) -> None:
-    w, h = view.size_wh
-    if img.shape[:2] != (h, w):
-        raise CaptureError(
-            f"source {origin!r}: the {name} image is {img.shape[1]}x{img.shape[0]} but the "
-            f"calibration's views.{name}.size_wh is {w}x{h}; use the calibration made for "
-            "these videos/cameras at this resolution"
-        )
 
 
 def open_video_pair(uri: SourceURI, capture_factory: Callable = cv2.VideoCapture) -> PairSource:
