@@ -94,8 +94,6 @@ class CheckRenderer:
         self.size = size
         self.K = np.array([[focal_px, 0, (size - 1) / 2], [0, focal_px, (size - 1) / 2], [0, 0, 1.0]])
         self.renderer = OffscreenRenderer(size, size, supersample=2)
-        self.rest_verts = np.asarray(data["v_template"])
-        self.rest_joints = np.asarray(data["J_regressor"]) @ self.rest_verts
         self.parts = face_parts(np.asarray(data["vertex_part"]), model.faces.numpy())
         self.painter = SkinPainter(data, texture_size)
 

@@ -96,10 +96,6 @@ def nearest_covered_index(covered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return iy, ix
 
 
-def fill_outside_charts(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """Copy of image (S, S, C) with every texel outside the charts set to its nearest covered texel's value."""
-    return image[nearest_covered_index(covered)]
-
 
 @dataclass(frozen=True)
 class Unwelded:

@@ -22,12 +22,13 @@ def sample_skin_tone(rng: np.random.Generator) -> np.ndarray:
     return np.clip(tone * rng.uniform(0.95, 1.05, 3), 0, 1)
 
 
-def _smooth_noise(points_m: np.ndarray, rng: np.random.Generator, n_waves: int = 12,
-                  wavelength_m: float = 0.03) -> np.ndarray:
-    """(N,) zero-mean noise in about [-1, 1] from random plane waves over rest-pose positions."""
+def smooth_noise(points_m: np.ndarray, rng: np.random.Generator, wavelength_m: float = 0.03, n_waves: int = 12,
+                 spread: tuple[float, float] = (0.5, 1.5)) -> np.ndarray:
+    """(N,) zero-mean noise in about [-1, 1] from n_waves random plane waves over rest-pose positions (N, 3) m,
+    wavelengths wavelength_m x U(spread)."""
     dirs = rng.normal(size=(n_waves, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    freq = 2 * np.pi / (wavelength_m * rng.uniform(0.5, 1.5, n_waves))
+    freq = 2 * np.pi / (wavelength_m * rng.uniform(*spread, n_waves))
     phase = rng.uniform(0, 2 * np.pi, n_waves)
     return np.sin(points_m @ (dirs * freq[:, None]).T + phase).sum(1) / np.sqrt(n_waves)
 
@@ -43,9 +44,9 @@ def skin_vertex_colours(rest_verts_m: np.ndarray, joints_m: np.ndarray, tip_ids:
     v = rest_verts_m
     back = np.clip((v[:, 1] - joints_m[:, 1].mean()) / 0.01, -1, 1)[:, None]
     col = tone * (1.0 + 0.08 * (1 - back) / 2 * (1 - tone.mean()) * 2)
-    col = col * (1.0 + 0.07 * _smooth_noise(v, rng))[:, None]
-    col = col * (1.0 + 0.05 * _smooth_noise(v, rng, wavelength_m=0.012))[:, None]
-    redness = np.array([0.04, -0.02, -0.02]) * _smooth_noise(v, rng, wavelength_m=0.05)[:, None]
+    col = col * (1.0 + 0.07 * smooth_noise(v, rng))[:, None]
+    col = col * (1.0 + 0.05 * smooth_noise(v, rng, wavelength_m=0.012))[:, None]
+    redness = np.array([0.04, -0.02, -0.02]) * smooth_noise(v, rng, wavelength_m=0.05)[:, None]
     col = col + redness * tone
     d_joint = np.min(np.linalg.norm(v[:, None] - joints_m[None, 1:], axis=2), axis=1)
     col = col * (1.0 - 0.10 * np.exp(-(d_joint / 0.006) ** 2))[:, None]

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.hand_model.anatomy import MANO_PARENTS
 from models.hand_model.uv import interpolate_on_texels, nearest_covered_index, texel_geometry
-from models.synth.appearance import sample_skin_tone
+from models.synth.appearance import sample_skin_tone, smooth_noise
 
 # MANO joint ids per finger (thumb, index, middle, ring, pinky) from knuckle to the last joint.
 FINGER_JOINTS = ((13, 14, 15), (1, 2, 3), (4, 5, 6), (10, 11, 12), (7, 8, 9))
@@ -67,14 +67,6 @@ def texel_surface(data: dict, size: int) -> TexelSurface:
                         part_face[geom.face_id[ys, xs]], geom.covered, per_texel[ys, xs, 6:].astype(np.float64))
 
 
-def _noise(points_m: np.ndarray, rng: np.random.Generator, wavelength_m: float, n_waves: int = 16) -> np.ndarray:
-    """(N,) zero-mean smooth noise in about [-1, 1] from random plane waves."""
-    dirs = rng.normal(size=(n_waves, 3))
-    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-    freq = 2 * np.pi / (wavelength_m * rng.uniform(0.6, 1.4, n_waves))
-    return np.sin(points_m @ (dirs * freq[:, None]).T + rng.uniform(0, 2 * np.pi, n_waves)).sum(1) / np.sqrt(n_waves)
-
-
 class SkinPainter:
     """Paints random skin textures for one hand model (right or left: the layout and rest shape decide)."""
 
@@ -114,8 +106,8 @@ class SkinPainter:
         col = np.repeat(tone[None], len(s.pos_m), 0)
         lift = 0.10 + 0.25 * (1.0 - tone.mean())  # deep skin has a much lighter palm
         col = col + pad[:, None] * lift * (np.array([1.0, 0.86, 0.80]) - col) * 0.6
-        col *= (1.0 + 0.05 * _noise(s.pos_m, rng, 0.04))[:, None]
-        col *= (1.0 + 0.012 * _noise(s.pos_m, rng, 0.008))[:, None]
+        col *= (1.0 + 0.05 * smooth_noise(s.pos_m, rng, 0.04, n_waves=16, spread=(0.6, 1.4)))[:, None]
+        col *= (1.0 + 0.012 * smooth_noise(s.pos_m, rng, 0.008, n_waves=16, spread=(0.6, 1.4)))[:, None]
         return col + (self.knuckle * (1 - pad))[:, None] * np.array([0.05, -0.02, -0.02]) * tone
 
     def _pad_side(self) -> np.ndarray:
