@@ -54,6 +54,9 @@ class PipelineConfig:
     """How frames move through the live pipeline (app/pipeline).
 
     queue_size: items waiting in front of each stage (latest-wins: a new item replaces the oldest waiting one).
+    max_in_flight: frames inside the stages at once (app/pipeline/admission.py; 0 = no limit, every stage then
+    holds a frame and latency grows to about twice the stage count times the slowest stage's period). 2 suits
+    two cores: one frame in detection while the previous one is reconstructed, textured and drawn.
     realtime: file sources run at their recorded pace and stages drop stale frames as with a camera; False
     (default) paces file sources by the pipeline so every frame is processed. Live sources always drop.
     max_frames: stop after this many captured frames (0 = until the source ends or Ctrl-C).
@@ -63,6 +66,7 @@ class PipelineConfig:
     """
 
     queue_size: int = 1
+    max_in_flight: int = 2
     realtime: bool = False
     max_frames: int = 0
     hands: int = 2
@@ -72,6 +76,8 @@ class PipelineConfig:
     def __post_init__(self):
         if self.queue_size < 1:
             raise ConfigError(f"pipeline.queue_size: expected >= 1, got {self.queue_size}")
+        if self.max_in_flight < 0:
+            raise ConfigError(f"pipeline.max_in_flight: expected >= 0 (0 = no limit), got {self.max_in_flight}")
         if self.hands not in (1, 2):
             raise ConfigError(f"pipeline.hands / --hands: expected 1 or 2, got {self.hands}")
         if self.max_frames < 0:

@@ -86,6 +86,7 @@ def settings_dict(cfg) -> dict:
     """The settings that shape the figures (source, hands, iterations, detection model, pacing)."""
     return {"source": cfg.source, "hands": cfg.pipeline.hands, "iterations": cfg.reconstruction.iterations,
             "realtime": cfg.pipeline.realtime, "queue_size": cfg.pipeline.queue_size,
+            "max_in_flight": cfg.pipeline.max_in_flight,
             "max_frames": cfg.pipeline.max_frames, "headless": cfg.viewer.headless,
             "panel_width_px": cfg.viewer.panel_width_px, "detection": dataclasses.asdict(cfg.detection),
             "hand_model": cfg.hand_model.resolved_mano_dir() or "open"}

@@ -1,6 +1,8 @@
 """The live pipeline: capture -> stages in order, one thread each, joined by bounded mailboxes.
 
-Live sources (and file sources with ``realtime``) use latest-wins mailboxes: a slow stage skips stale frames
+At most ``max_in_flight`` frames are inside the stages at once (app/pipeline/admission.py: this keeps
+capture-to-render latency near the sum of the stages' own times). Live sources (and file sources with
+``realtime``) use latest-wins mailboxes: a slow stage skips stale frames
 (counted per stage) so latency never grows. Other file sources use paced mailboxes: the reader waits for the
 slowest stage and every frame goes through. The pipeline ends at the end of a file, after ``max_frames``, on
 ``stop()`` (Ctrl-C, window closed) or on the first exception in any thread (camera lost included); in every
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from app.capture.base import Pacer
 from app.config import PipelineConfig
+from app.pipeline.admission import Admission
 from app.pipeline.mailbox import Mailbox
 from app.pipeline.metrics import LatencySummary, RateMeter, StageMetrics
 from app.pipeline.packet import Packet
@@ -67,12 +70,15 @@ class Pipeline:
         self._stop_reason: str | None = None
         self._lock = threading.Lock()
         self.metrics = {"capture": StageMetrics("capture")}
-        self.metrics["capture"].extra_dropped = lambda: source.dropped_frames
-        self.boxes = [Mailbox(s.name, cfg.queue_size, drop_stale=not self.paced) for s in stages]
+        self.admission = Admission(cfg.max_in_flight)
+        self.metrics["capture"].extra_dropped = lambda: source.dropped_frames + self.admission.skipped
+        self.boxes = [Mailbox(s.name, cfg.queue_size, drop_stale=not self.paced, on_drop=self.admission.leave)
+                      for s in stages]
         pacer = Pacer("recorded", "--realtime") if cfg.realtime and not source.is_live else None
         self._running, self._all_ended = len(stages) + 1, threading.Event()
         self.capture = CaptureThread(source, self.boxes[0], self.metrics["capture"], self._on_error,
-                                     self.stop_event, cfg.max_frames, pacer, on_frame, self._thread_ended)
+                                     self.stop_event, cfg.max_frames, pacer, on_frame, self._thread_ended,
+                                     self.admission)
         self.threads = [self._stage_thread(i, s, stages) for i, s in enumerate(stages)]
 
     def _stage_thread(self, i: int, spec: StageSpec, stages: list[StageSpec]) -> StageThread:
@@ -94,12 +100,14 @@ class Pipeline:
 
     def _done(self, packet: Packet) -> None:
         self.rate.record(packet.t_origin_ns)
+        self.admission.leave()
 
     def _on_error(self, stage: str, exc: BaseException) -> None:
         with self._lock:
             if self._error is None:
                 self._error = (stage, exc)
         self.stop_event.set()
+        self.admission.close()
 
     @property
     def error(self) -> str | None:
@@ -122,6 +130,7 @@ class Pipeline:
         with self._lock:
             self._stop_reason = self._stop_reason or reason
         self.stop_event.set()
+        self.admission.close()
 
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait until every thread ended (or ``timeout_s``); True when all ended."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from app.capture.base import Pacer
+from app.pipeline.admission import Admission
 from app.pipeline.mailbox import END, Mailbox
 from app.pipeline.metrics import StageMetrics
 from app.pipeline.packet import Packet
@@ -81,13 +82,18 @@ class CaptureThread(threading.Thread):
     """Reads ``source`` into ``outbox`` until the source ends, ``max_frames`` frames (0 = no limit), a stop
     request, or a read error (camera lost). ``on_frame(frame)`` sees every frame read, before any stage can
     drop it (the raw-frame recorder). ``pacer`` sleeps a file source to its recorded pace (``--realtime``).
-    ``end_reason`` says why reading stopped."""
+    ``admission`` (app/pipeline/admission.py) bounds the frames inside the stages: a paced reader waits for a
+    ticket before reading, a live one skips frames while none is free. ``end_reason`` says why reading
+    stopped."""
 
     def __init__(self, source, outbox: Mailbox, metrics: StageMetrics, on_error: ErrorFn,
                  stop_event: threading.Event, max_frames: int = 0, pacer: Pacer | None = None,
-                 on_frame: Callable | None = None, on_exit: Callable[[], None] = lambda: None):
+                 on_frame: Callable | None = None, on_exit: Callable[[], None] = lambda: None,
+                 admission: Admission | None = None):
         super().__init__(name="stage-capture", daemon=True)
         self.on_exit = on_exit
+        self.admission = admission or Admission(0)
+        self.wait_for_ticket = not outbox.drop_stale
         self.source, self.outbox, self.metrics, self.on_error = source, outbox, metrics, on_error
         self.stop_event, self.max_frames, self.pacer, self.on_frame = stop_event, max_frames, pacer, on_frame
         self.end_reason = "not started"
@@ -107,21 +113,32 @@ class CaptureThread(threading.Thread):
         while not self.stop_event.is_set():
             if self.max_frames and self.frames_read >= self.max_frames:
                 return f"--max-frames {self.max_frames} reached"
+            if self.wait_for_ticket and not self.admission.enter(block=True):
+                break
             start = time.monotonic_ns()
             frame = self.source.read()
             if frame is None:
+                if self.wait_for_ticket:
+                    self.admission.leave()
                 return "end of the source"
             end = time.monotonic_ns()
-            self.frames_read += 1
-            self.metrics.record(start, end)
-            if self.pacer is not None:
-                self.pacer.wait(frame.t_capture_ns)
-            if self.on_frame is not None:
-                self.on_frame(frame)
-            packet = Packet(frame, latency_origin_ns(frame.t_capture_ns, self.source.is_live))
-            if not self.outbox.put(packet.timed("capture", start, end)):
+            if not self._hand_over(frame, start, end):
                 return "a later stage stopped"
         return "stop requested"
+
+    def _hand_over(self, frame, start: int, end: int) -> bool:
+        """Count and record the frame, then pass it on (a live reader without a free ticket skips it);
+        False when the next stage is gone."""
+        self.frames_read += 1
+        self.metrics.record(start, end)
+        if self.pacer is not None:
+            self.pacer.wait(frame.t_capture_ns)
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        if not self.wait_for_ticket and not self.admission.enter(block=False):
+            return True
+        packet = Packet(frame, latency_origin_ns(frame.t_capture_ns, self.source.is_live))
+        return self.outbox.put(packet.timed("capture", start, end))
 
 
 def latency_origin_ns(t_capture_ns: int, is_live: bool) -> int:

@@ -39,7 +39,7 @@ def test_paced_file_source_processes_every_frame_and_keeps_ids_and_times(tmp_pat
 def test_live_source_drops_stale_frames_and_counts_them(kit):
     feed = kit.LiveFeed(80, period_s=0.002)
     slow = kit.Recorder("slow", sleep_s=0.02)
-    p = run(feed, [slow])
+    p = run(feed, [slow], PipelineConfig(max_in_flight=0))  # no admission limit: the mailbox drops
     assert not p.paced and p.boxes[0].high_water == 1
     report = {s.name: s for s in p.report().stages}
     assert report["slow"].dropped > 0
@@ -116,3 +116,58 @@ def test_report_can_leave_warm_up_frames_out(tmp_path, kit):
     assert (full.warmup, warm.warmup) == (0, 3) and warm.frames == full.frames == 10
     assert warm.latency.n == 7 and {s.name: s.latency.n for s in warm.stages} == {"capture": 7, "a": 7}
     assert p.report(warmup=9).warmup == 0  # too few frames left: nothing is skipped
+
+
+class InFlightProbe:
+    """A stage that notes how many frames the pipeline's admission had let in while it worked."""
+
+    def __init__(self, name, sleep_s=0.003):
+        self.name, self.sleep_s, self.pipeline, self.in_flight, self.seen = name, sleep_s, None, [], []
+
+    def process(self, packet):
+        self.in_flight.append(self.pipeline.admission.in_flight)
+        self.seen.append(packet.frame_id)
+        time.sleep(self.sleep_s)
+        return packet
+
+
+def probe_run(source, cfg, n_stages=3):
+    probes = [InFlightProbe(f"s{i}") for i in range(n_stages)]
+    p = Pipeline(source, [StageSpec(q.name, q) for q in probes], cfg)
+    for q in probes:
+        q.pipeline = p
+    p.start()
+    assert p.join(30), "pipeline did not finish"
+    return p, probes
+
+
+def test_paced_admission_bounds_frames_in_flight_and_keeps_every_frame(tmp_path, kit):
+    rec = kit.write_recording(tmp_path / "rec", 30)
+    with open_source(f"recording:{rec}") as src:
+        p, probes = probe_run(src, PipelineConfig(max_in_flight=2))
+    assert all(q.seen == list(range(30)) for q in probes)
+    assert max(max(q.in_flight) for q in probes) == 2 and p.admission.in_flight == 0
+    with open_source(f"recording:{rec}") as src:
+        _, unbounded = probe_run(src, PipelineConfig(max_in_flight=0))
+    assert max(max(q.in_flight) for q in unbounded) > 2  # without it every stage and box holds a frame
+
+
+def test_live_admission_skips_frames_and_counts_them_at_capture(kit):
+    p, probes = probe_run(kit.LiveFeed(60, period_s=0.002), PipelineConfig(max_in_flight=1))
+    report = {s.name: s for s in p.report().stages}
+    assert max(max(q.in_flight) for q in probes) == 1
+    assert report["capture"].dropped == p.admission.skipped > 0
+    assert report["s2"].processed + p.admission.skipped + sum(report[f"s{i}"].dropped for i in range(3)) == 60
+    assert probes[2].seen == sorted(probes[2].seen)
+
+
+def test_stop_wakes_a_reader_waiting_for_admission(tmp_path, kit):
+    rec = kit.write_recording(tmp_path / "rec", 200)
+    with open_source(f"recording:{rec}") as src:
+        stuck = kit.Recorder("stuck", sleep_s=0.05)
+        p = Pipeline(src, [StageSpec("stuck", stuck)], PipelineConfig(max_in_flight=1))
+        p.start()
+        while not stuck.seen:
+            time.sleep(0.005)
+        p.stop("window closed")
+        assert p.join(10) and p.end_reason() == "window closed" and p.capture.frames_read < 200
