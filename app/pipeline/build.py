@@ -93,7 +93,11 @@ class Stages:
 def build_detection(cfg: AppConfig) -> DetectionStage:
     from app.detection import build_detector
 
-    return DetectionStage(build_detector(dataclasses.replace(cfg.detection, max_num_hands=cfg.pipeline.hands)))
+    # Crops and heatmaps are HandNet's inputs: without a checkpoint nothing reads them (the refinement's targets
+    # cut their own crops through each detection's crop_from_image), so they are not made.
+    det_cfg = dataclasses.replace(cfg.detection, max_num_hands=cfg.pipeline.hands,
+                                  network_inputs=cfg.detection.network_inputs and bool(cfg.reconstruction.checkpoint))
+    return DetectionStage(build_detector(det_cfg))
 
 
 def _uv_layouts(hand_models: dict) -> dict:

@@ -34,14 +34,19 @@ class StageMetrics:
         self.name = name
         self._lock = threading.Lock()
         self._samples_ms: list[float] = []
+        self._cpu_ms: list[float] = []
         self.last_ms = float("nan")
         self.processed = 0
         self.inbox = None
         self.extra_dropped = lambda: 0
 
-    def record(self, start_ns: int, end_ns: int) -> None:
+    def record(self, start_ns: int, end_ns: int, cpu_ns: int | None = None) -> None:
+        """One item: wall time from ``start_ns`` to ``end_ns`` (monotonic) and, when given, the CPU time the
+        stage's own thread spent on it (helper threads it waits on, e.g. MediaPipe's, are not included)."""
         ms = (end_ns - start_ns) / 1e6
         with self._lock:
+            if cpu_ns is not None:
+                self._cpu_ms.append(cpu_ns / 1e6)
             self._samples_ms.append(ms)
             self.last_ms = ms
             self.processed += 1
@@ -54,6 +59,11 @@ class StageMetrics:
         """p50/p95 over the samples after the first ``skip`` (warm-up: first calls compile and allocate)."""
         with self._lock:
             return summarise_ms(self._samples_ms[skip:])
+
+    def cpu_summary(self, skip: int = 0) -> LatencySummary:
+        """p50/p95 of the stage thread's CPU ms per item (n = 0 when not measured)."""
+        with self._lock:
+            return summarise_ms(self._cpu_ms[skip:])
 
 
 class RateMeter:

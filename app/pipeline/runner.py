@@ -12,6 +12,7 @@ case each thread drains its input and passes END on, so sinks (recordings, video
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,10 +36,13 @@ class StageSpec:
 
 @dataclass(frozen=True)
 class StageReport:
+    """cpu: the stage thread's own CPU ms per item (MediaPipe's worker threads are not in detection's)."""
+
     name: str
     latency: LatencySummary
     processed: int
     dropped: int
+    cpu: LatencySummary | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class PipelineReport:
     end_reason: str
     error: str | None
     warmup: int = 0
+    process_cpu_s: float = float("nan")
+    wall_s: float = float("nan")
 
 
 class Pipeline:
@@ -76,6 +82,8 @@ class Pipeline:
                       for s in stages]
         pacer = Pacer("recorded", "--realtime") if cfg.realtime and not source.is_live else None
         self._running, self._all_ended = len(stages) + 1, threading.Event()
+        self._t_start: tuple[int, int] | None = None
+        self._t_end: tuple[int, int] | None = None
         self.capture = CaptureThread(source, self.boxes[0], self.metrics["capture"], self._on_error,
                                      self.stop_event, cfg.max_frames, pacer, on_frame, self._thread_ended,
                                      self.admission)
@@ -96,6 +104,7 @@ class Pipeline:
         with self._lock:
             self._running -= 1
             if self._running == 0:
+                self._t_end = (time.monotonic_ns(), time.process_time_ns())
                 self._all_ended.set()
 
     def _done(self, packet: Packet) -> None:
@@ -122,6 +131,7 @@ class Pipeline:
         return None if self._error is None else self._error[1]
 
     def start(self) -> None:
+        self._t_start = (time.monotonic_ns(), time.process_time_ns())
         for t in [self.capture, *self.threads]:
             t.start()
 
@@ -156,6 +166,15 @@ class Pipeline:
     def report(self, warmup: int = 0) -> PipelineReport:
         """The run's figures; ``warmup``: leave the first frames out of fps and percentiles (while any remain)."""
         skip = warmup if self.rate.count > warmup + 1 else 0
-        stages = tuple(StageReport(m.name, m.summary(skip), m.processed, m.dropped) for m in self.metrics.values())
+        stages = tuple(StageReport(m.name, m.summary(skip), m.processed, m.dropped, m.cpu_summary(skip))
+                       for m in self.metrics.values())
+        wall_s, cpu_s = self._elapsed_s()
         return PipelineReport(self.rate.count, self.capture.frames_read, self.rate.overall_fps(skip), stages,
-                              self.rate.latency(skip), self.end_reason(), self.error, skip)
+                              self.rate.latency(skip), self.end_reason(), self.error, skip, cpu_s, wall_s)
+
+    def _elapsed_s(self) -> tuple[float, float]:
+        """(wall, process CPU) seconds since start() until the end (or now)."""
+        if self._t_start is None:
+            return float("nan"), float("nan")
+        end = self._t_end or (time.monotonic_ns(), time.process_time_ns())
+        return (end[0] - self._t_start[0]) / 1e9, (end[1] - self._t_start[1]) / 1e9

@@ -65,10 +65,10 @@ class StageThread(threading.Thread):
 
     def _handle(self, packet: Packet) -> bool:
         """Process one packet; False when downstream is gone (this stage stops too)."""
-        start = time.monotonic_ns()
+        start, cpu0 = time.monotonic_ns(), time.thread_time_ns()
         out = self.processor.process(packet)
         end = time.monotonic_ns()
-        self.metrics.record(start, end)
+        self.metrics.record(start, end, time.thread_time_ns() - cpu0)
         out = out.timed(self.stage, start, end)
         for tap in self.taps:
             tap(out)
@@ -115,22 +115,22 @@ class CaptureThread(threading.Thread):
                 return f"--max-frames {self.max_frames} reached"
             if self.wait_for_ticket and not self.admission.enter(block=True):
                 break
-            start = time.monotonic_ns()
+            start, cpu0 = time.monotonic_ns(), time.thread_time_ns()
             frame = self.source.read()
             if frame is None:
                 if self.wait_for_ticket:
                     self.admission.leave()
                 return "end of the source"
             end = time.monotonic_ns()
-            if not self._hand_over(frame, start, end):
+            if not self._hand_over(frame, start, end, time.thread_time_ns() - cpu0):
                 return "a later stage stopped"
         return "stop requested"
 
-    def _hand_over(self, frame, start: int, end: int) -> bool:
+    def _hand_over(self, frame, start: int, end: int, cpu_ns: int) -> bool:
         """Count and record the frame, then pass it on (a live reader without a free ticket skips it);
         False when the next stage is gone."""
         self.frames_read += 1
-        self.metrics.record(start, end)
+        self.metrics.record(start, end, cpu_ns)
         if self.pacer is not None:
             self.pacer.wait(frame.t_capture_ns)
         if self.on_frame is not None:
