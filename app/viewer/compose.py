@@ -1,24 +1,28 @@
 """The composed live view, the same for the window and the headless MP4: the camera image with the hand mesh
 rendered over it through the camera's K, a 3D orbit view of the textured mesh, and the HUD.
 
-Rendering goes through app/offscreen's OffscreenRenderer (meshes in an OpenCV camera frame through a pinhole
-K); the 3D view moves the meshes into the orbit camera's frame instead of moving a GL camera.
+Rendering goes through app/offscreen's KeptSceneRenderer: one scene per panel size and thread, kept across
+frames (hand vertex buffers rewritten in place, a texture uploaded only when its TextureMap object changed). The
+scene's world frame is the left camera's; the camera panel looks through the camera's K, the orbit panel moves
+the GL camera (the lights turn with it). Only the hands' bounding box is read back and composited.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.session.texture_file import SKIN_RGB, texture_rgb8
-from app.types import HandMesh
 from app.viewer.draw import HAND_COLOURS, draw_centre_text, draw_hud, draw_skeleton, hud_lines
 from app.viewer.layout import Orbit, fit_placement, orbit_K, panel_size, place_image
 from app.viewer.view import ViewerInput
 
 BACKGROUND_3D = 48
+TOPOLOGY_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -29,50 +33,67 @@ class ViewSettings:
     orbit: Orbit = Orbit()
 
 
-class MeshBuilder:
-    """HandMesh (+ texture and UV layout) -> SceneMesh; the seam split (unweld) is cached per layout."""
+def _fingerprint(a: np.ndarray | None):
+    """Content key of an array (shape, dtype, 8-byte digest), None for None."""
+    if a is None:
+        return None
+    a = np.ascontiguousarray(a)
+    return a.shape, a.dtype.str, hashlib.blake2b(a.tobytes(), digest_size=8).digest()
 
-    def __init__(self):
-        self._unwelded: dict[tuple[int, int], object] = {}
 
-    def scene_mesh(self, mesh: HandMesh, verts_m: np.ndarray, texture: np.ndarray | None, uv_layout):
-        from app.offscreen.renderer import SceneMesh
+class TopologyCache:
+    """(faces, vertex count, UV layout) -> RenderTopology, built once per layout (the seam split, the normals'
+    incidence matrix). Looked up by the arrays' identity (they are kept referenced, so ids stay unique), then by
+    content, so a caller handing in equal copies every frame still gets the same RenderTopology object (the
+    renderer keeps its primitive while the topology object stays)."""
 
-        if texture is None or uv_layout is None or len(uv_layout[1]) != len(mesh.faces):
-            rgb = np.repeat(SKIN_RGB[None], len(verts_m), 0)
-            return SceneMesh(verts_m.astype(np.float32), mesh.faces, rgb)
-        vt, ft = uv_layout
-        unw = self._unweld(mesh.faces, ft)
-        return SceneMesh(verts_m[unw.vertex_index].astype(np.float32), unw.faces,
-                         np.ones((len(unw.vertex_index), 3), np.float32),
-                         uv=np.asarray(vt, np.float32)[unw.uv_index], texture=texture)
+    def __init__(self, size: int = TOPOLOGY_CACHE_SIZE):
+        self.size = size
+        self._by_id: dict[tuple, tuple[tuple, object]] = {}
+        self._by_content: dict[tuple, object] = {}
 
-    def _unweld(self, faces: np.ndarray, ft: np.ndarray):
-        from models.hand_model.uv import unweld
+    def get(self, faces: np.ndarray, n_verts: int, uv_layout: tuple | None):
+        """faces (F, 3) int64; uv_layout (vt (T, 2), ft (F, 3)) or None -> RenderTopology."""
+        from app.offscreen.kept_scene import RenderTopology
 
-        key = (id(ft), len(faces))
-        if key not in self._unwelded:
-            self._unwelded[key] = unweld(faces, ft)
-        return self._unwelded[key]
+        arrays = (faces,) if uv_layout is None else (faces, *uv_layout)
+        ident = (n_verts, *map(id, arrays))
+        hit = self._by_id.get(ident)
+        if hit is not None and all(a is b for a, b in zip(hit[0], arrays, strict=True)):
+            return hit[1]
+        content = (n_verts, *map(_fingerprint, arrays))
+        topo = self._by_content.get(content)
+        if topo is None:
+            topo = RenderTopology.build(faces, n_verts, uv_layout)
+            self._by_content = _bounded(self._by_content, self.size)
+            self._by_content[content] = topo
+        self._by_id = _bounded(self._by_id, self.size)
+        self._by_id[ident] = (arrays, topo)
+        return topo
+
+
+def _bounded(d: dict, size: int) -> dict:
+    """The dict, emptied when it holds ``size`` entries (layouts change rarely; a reset is cheap)."""
+    return {} if len(d) >= size else d
 
 
 _LOCAL = threading.local()
-_KEEP_ALIVE: list = []
 
 
 def renderer_for(size_wh: tuple[int, int]):
-    """This thread's OffscreenRenderer of ``size_wh``, made on first use and never deleted.
+    """This thread's KeptSceneRenderer of ``size_wh``, made on first use and never deleted.
 
     Why never deleted: pyrender's EGL platform calls eglTerminate on the process-wide EGL display when any
-    renderer is deleted (or garbage-collected), which breaks every other renderer alive; and its contexts stay
-    current on the thread that last rendered (make_uncurrent is a no-op), so each thread needs its own.
+    renderer is deleted (or garbage-collected), which breaks every other renderer alive (KeptSceneRenderer keeps
+    every instance referenced); and its contexts stay current on the thread that last rendered (make_uncurrent
+    is a no-op), so each thread needs its own. Composers on one thread share it: each hands it its frame's
+    meshes before rendering (``hands_key``).
     """
-    from app.offscreen.renderer import OffscreenRenderer
+    from app.offscreen.kept_scene import KeptSceneRenderer
 
-    cache = _LOCAL.__dict__.setdefault("renderers", {})
+    cache = _LOCAL.__dict__.setdefault("kept_renderers", {})
     if size_wh not in cache:
-        cache[size_wh] = OffscreenRenderer(*size_wh, multisample=False)
-        _KEEP_ALIVE.append(cache[size_wh])
+        cache[size_wh] = KeptSceneRenderer(*size_wh, plain_rgb=SKIN_RGB)
     return cache[size_wh]
 
 
@@ -85,57 +106,100 @@ class Composer:
         self.overlay_alpha = overlay_alpha
         self.panel_wh = panel_size(image_wh, panel_width_px)
         self.canvas_wh = (2 * self.panel_wh[0], self.panel_wh[1])
-        self._meshes = MeshBuilder()
+        self._topologies = TopologyCache()
         self._target_m = np.array([0.0, 0.0, 0.5])
 
-    def _renderer(self, size_wh: tuple[int, int]):
-        return renderer_for(size_wh)
+    def _renderer(self, size_wh: tuple[int, int], view: ViewerInput):
+        """This thread's renderer of ``size_wh``, holding ``view``'s meshes."""
+        r = renderer_for(size_wh)
+        if r.hands_key is not view:
+            r.set_hands(self._hand_draws(view), key=view)
+        return r
 
     def compose(self, view: ViewerInput, settings: ViewSettings) -> np.ndarray:
+        """The (ph, 2 pw, 3) uint8 RGB frame of ``view``: both panels ('split') or one across the canvas."""
+        pw, ph = self.panel_wh
+        out = np.empty((ph, 2 * pw, 3), np.uint8)
         if settings.mode == "split":
-            out = np.concatenate([self.camera_panel(view, self.panel_wh),
-                                  self.orbit_panel(view, self.panel_wh, settings.orbit)], axis=1)
+            self._camera_into(out[:, :pw], view)
+            self._orbit_into(out[:, pw:], view, settings.orbit)
         elif settings.mode == "camera":
-            out = self.camera_panel(view, self.canvas_wh)
+            self._camera_into(out, view)
         else:
-            out = self.orbit_panel(view, self.canvas_wh, settings.orbit)
+            self._orbit_into(out, view, settings.orbit)
         snap = view.snapshot
         draw_hud(out, hud_lines(view.status, snap.timings_ms, settings.mode), view.status.recording)
         return out
 
-    def _scene(self, view: ViewerInput, to_frame) -> list:
+    def _hand_draws(self, view: ViewerInput) -> list:
+        """The renderer's per-hand input: slot (side, n-th hand of that side), topology, vertices, texture."""
+        from app.offscreen.kept_scene import HandDraw
+
         meshes = view.snapshot.meshes
         layouts = view.uv_layouts or (None,) * len(meshes)
-        textures = [None if t is None else texture_rgb8(t) for t in view.textures] or [None] * len(meshes)
-        return [self._meshes.scene_mesh(m, to_frame(m.verts_m), tex, uv)
-                for m, uv, tex in zip(meshes, layouts, textures, strict=False)]
+        textures = view.textures or (None,) * len(meshes)
+        draws, seen = [], {}
+        for m, uv, tex in zip(meshes, layouts, textures, strict=False):
+            side = bool(m.state.is_left)
+            slot = (side, seen.setdefault(side, 0))
+            seen[side] += 1
+            if uv is None or len(uv[1]) != len(m.faces):
+                uv = None
+            topo = self._topologies.get(m.faces, len(m.verts_m), uv)
+            textured = tex is not None and uv is not None
+            draws.append(HandDraw(slot, topo, m.verts_m, tex if textured else None,
+                                  functools.partial(texture_rgb8, tex) if textured else None))
+        return draws
 
     def camera_panel(self, view: ViewerInput, panel_wh: tuple[int, int]) -> np.ndarray:
-        """The camera image letterboxed into the panel, meshes rendered over it, 2D skeletons on top."""
-        image = view.snapshot.image
-        place = fit_placement((image.shape[1], image.shape[0]), panel_wh)
-        panel = place_image(image, panel_wh, place)
-        meshes = self._scene(view, lambda v: v)
-        if meshes:
-            drawn = self._renderer(panel_wh).render(meshes, place.K(view.K_px), background=panel).rgb
-            panel = blend(panel, drawn, self.overlay_alpha)
-        for i, kps in enumerate(view.keypoints_px):
-            draw_skeleton(panel, place.points(kps), HAND_COLOURS[i % 2])
+        """(ph, pw, 3) uint8: the camera image letterboxed into the panel, meshes over it, 2D skeletons on top."""
+        panel = np.empty((panel_wh[1], panel_wh[0], 3), np.uint8)
+        self._camera_into(panel, view)
         return panel
 
+    def _camera_into(self, panel: np.ndarray, view: ViewerInput) -> None:
+        """Draw the camera panel into ``panel`` ((ph, pw, 3) uint8 array or view)."""
+        image = view.snapshot.image
+        panel_wh = (panel.shape[1], panel.shape[0])
+        place = fit_placement((image.shape[1], image.shape[0]), panel_wh)
+        place_image(image, panel_wh, place, out=panel)
+        if view.snapshot.meshes:
+            from app.offscreen.kept_scene import composite_patch
+
+            patch = self._renderer(panel_wh, view).render(place.K(view.K_px))
+            composite_patch(panel, patch, self.overlay_alpha)
+        for i, kps in enumerate(view.keypoints_px):
+            draw_skeleton(panel, place.points(kps), HAND_COLOURS[i % 2])
+
     def orbit_panel(self, view: ViewerInput, panel_wh: tuple[int, int], orbit: Orbit) -> np.ndarray:
-        """The meshes (or, without meshes, the triangulated keypoints) seen from the orbit camera."""
+        """(ph, pw, 3) uint8: the meshes (or, without meshes, the triangulated keypoints) seen from the orbit
+        camera."""
+        panel = np.empty((panel_wh[1], panel_wh[0], 3), np.uint8)
+        self._orbit_into(panel, view, orbit)
+        return panel
+
+    def _orbit_into(self, panel: np.ndarray, view: ViewerInput, orbit: Orbit) -> None:
+        """Draw the orbit panel into ``panel`` ((ph, pw, 3) uint8 array or view)."""
         self._update_target(view)
+        panel_wh = (panel.shape[1], panel.shape[0])
+        if view.snapshot.meshes:
+            self._orbit_meshes_into(panel, view, orbit)
+            return
+        panel[:] = BACKGROUND_3D
         K = orbit_K(panel_wh)
-        panel = np.full((panel_wh[1], panel_wh[0], 3), BACKGROUND_3D, np.uint8)
-        meshes = self._scene(view, lambda v: orbit.to_view(v, self._target_m))
-        if meshes:
-            return self._renderer(panel_wh).render(meshes, K, background=panel).rgb.copy()
         for i, kps in enumerate(view.keypoints_cam_m):
             draw_skeleton(panel, project_points(orbit.to_view(kps, self._target_m), K), HAND_COLOURS[i % 2])
         if not view.keypoints_cam_m:
             draw_centre_text(panel, "no hand")
-        return panel
+
+    def _orbit_meshes_into(self, panel: np.ndarray, view: ViewerInput, orbit: Orbit) -> None:
+        """The meshes seen from the orbit camera, over the 3D panel's background."""
+        from app.offscreen.kept_scene import composite_patch
+
+        panel_wh = (panel.shape[1], panel.shape[0])
+        panel[:] = BACKGROUND_3D
+        patch = self._renderer(panel_wh, view).render(orbit_K(panel_wh), orbit_extrinsic(orbit, self._target_m))
+        composite_patch(panel, patch)
 
     def _update_target(self, view: ViewerInput) -> None:
         """Orbit around the hands' centre; keep the last centre while no hand is seen."""
@@ -150,15 +214,13 @@ class Composer:
         """Nothing to release: renderers live as long as the process (see renderer_for)."""
 
 
-def blend(under: np.ndarray, over: np.ndarray, alpha: float) -> np.ndarray:
-    """(1 - alpha) under + alpha over, uint8; only pixels where the two differ are computed (the mesh's)."""
-    if alpha >= 1.0:
-        return over.copy()
-    out = under.copy()
-    ys, xs = np.nonzero((under != over).any(axis=2))
-    mixed = under[ys, xs].astype(np.float32) * (1.0 - alpha) + over[ys, xs].astype(np.float32) * alpha
-    out[ys, xs] = (mixed + 0.5).astype(np.uint8)
-    return out
+def orbit_extrinsic(orbit: Orbit, target_m: np.ndarray) -> np.ndarray:
+    """(4, 4) float64 left-camera frame -> orbit camera's OpenCV frame: the rigid map of ``Orbit.to_view``."""
+    T = np.eye(4)
+    R = orbit.rotation()
+    T[:3, :3] = R
+    T[:3, 3] = -R @ np.asarray(target_m, np.float64) + (0.0, 0.0, orbit.distance_m)
+    return T
 
 
 def project_points(points_m: np.ndarray, K: np.ndarray) -> np.ndarray:

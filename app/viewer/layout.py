@@ -49,14 +49,21 @@ def fit_placement(image_wh: tuple[int, int], panel_wh: tuple[int, int]) -> Place
     return Placement(s, round((pw - s * w) / 2), round((ph - s * h) / 2))
 
 
-def place_image(image: np.ndarray, panel_wh: tuple[int, int], place: Placement) -> np.ndarray:
-    """(H, W, 3) uint8 -> (ph, pw, 3) uint8 panel with the image resized and letterboxed (black bars)."""
+def place_image(image: np.ndarray, panel_wh: tuple[int, int], place: Placement,
+                out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> (ph, pw, 3) uint8 panel with the image resized and letterboxed (black bars); written
+    into ``out`` (a (ph, pw, 3) uint8 array or view) when given. An image placed at its own size is copied."""
     pw, ph = panel_wh
     h, w = image.shape[:2]
     sw, sh = min(pw, round(w * place.scale)), min(ph, round(h * place.scale))
-    panel = np.zeros((ph, pw, 3), np.uint8)
+    panel = np.empty((ph, pw, 3), np.uint8) if out is None else out
     x0, y0 = int(place.offset_x), int(place.offset_y)
-    panel[y0:y0 + sh, x0:x0 + sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    panel[:y0], panel[y0 + sh:], panel[y0:y0 + sh, :x0], panel[y0:y0 + sh, x0 + sw:] = 0, 0, 0, 0
+    inside = panel[y0:y0 + sh, x0:x0 + sw]
+    if (sw, sh) == (w, h):
+        inside[:] = image
+    else:
+        inside[:] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
     return panel
 
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from app.viewer.view import ViewerError
 
+VIDEO_PRESET = "veryfast"
+
 
 def _writable_parent(path: Path, what: str) -> None:
     try:
@@ -41,18 +43,22 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 
 class VideoWriter:
-    """Appends (H, W, 3) uint8 RGB frames of one size to an H.264 MP4 at ``fps``."""
+    """Appends (H, W, 3) uint8 RGB frames of one size to an H.264 MP4 at ``fps``. ``preset``: libx264's speed
+    preset; ``veryfast`` (the default here) costs ffmpeg about half the CPU of x264's own default ``medium`` on the
+    live view at no larger a file, ``ultrafast`` a third, at about 2.5 x the size (docs/PERFORMANCE.md, Viewer).
+    ffmpeg encodes in its own process, in parallel; ``write`` blocks only while ffmpeg takes the frame from the
+    pipe."""
 
-    def __init__(self, path: str | Path, fps: float):
+    def __init__(self, path: str | Path, fps: float, preset: str = VIDEO_PRESET):
         import imageio.v2 as imageio
 
         self.path, self.frames = Path(path), 0
         _writable_parent(self.path, "video")
+        params = ["-preset", preset, "-movflags", "frag_keyframe+empty_moov", "-g", str(max(1, round(2 * fps)))]
         try:
             self._writer = imageio.get_writer(
                 self.path, fps=fps, codec="libx264", quality=7, macro_block_size=16, pixelformat="yuv420p",
-                output_params=["-movflags", "frag_keyframe+empty_moov", "-g", str(max(1, round(2 * fps)))],
-                ffmpeg_log_level="error")
+                output_params=params, ffmpeg_log_level="error")
         except OSError as exc:
             raise ViewerError(f"video {self.path}: cannot open for writing ({exc}); choose a writable path") from exc
 

@@ -79,13 +79,19 @@ def test_hud_shows_recording_and_darkens_the_top_band(composer, calib):
     assert (band.max(axis=2) > 200).sum() > 100  # text pixels
 
 
-def test_blend_mixes_only_where_the_overlay_differs():
-    from app.viewer.compose import blend
+def test_composite_patch_mixes_only_where_the_render_covered():
+    from app.offscreen.kept_scene import Patch, composite_patch
 
-    under = np.full((4, 4, 3), 100, np.uint8)
-    over = under.copy()
-    over[1, 2] = (200, 0, 100)
-    out = blend(under, over, 0.75)
-    assert tuple(out[1, 2]) == (175, 25, 100)
-    assert (np.delete(out.reshape(-1, 3), 6, axis=0) == 100).all()
-    assert (blend(under, over, 1.0) == over).all()
+    panel = np.full((6, 6, 3), 100, np.uint8)
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[1, 2] = (200, 0, 100, 255)  # drawn, fully covered
+    rgba[0, 0] = (60, 60, 60, 128)  # an antialiased edge: colour premultiplied by coverage
+    composite_patch(panel, Patch(rgba, 2, 3), 0.75)
+    assert tuple(panel[4, 4]) == (175, 25, 100)  # 0.25 * 100 + 0.75 * 200 ...
+    assert tuple(panel[3, 2]) == (int(0.25 * 100 + 0.75 * 110 + 0.5),) * 3  # over = 60 + 100 (1 - 128 / 255)
+    untouched = np.ones((6, 6), bool)
+    untouched[4, 4] = untouched[3, 2] = False
+    assert (panel[untouched] == 100).all()
+    full = np.full((6, 6, 3), 100, np.uint8)
+    composite_patch(full, Patch(rgba, 2, 3))
+    assert tuple(full[4, 4]) == (200, 0, 100)
