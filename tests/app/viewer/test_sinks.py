@@ -79,3 +79,46 @@ def test_unwritable_paths_give_a_clear_error(tmp_path):
         VideoWriter(blocker / "view.mp4", fps=10)
     with pytest.raises(ViewerError, match="screenshot .*writable path"):
         save_png(blocker / "shot.png", frames(1)[0])
+
+
+class _FakeWriter:
+    """VideoWriter stand-in: keeps the frames it got; fails at frame ``fail_at``."""
+
+    def __init__(self, fail_at=None):
+        self.path, self.frames, self.got, self.closed, self.fail_at = "fake.mp4", 0, [], False, fail_at
+
+    def write(self, image):
+        if self.frames == self.fail_at:
+            raise OSError("pipe broken")
+        self.got.append(int(image[0, 0, 0]))
+        self.frames += 1
+
+    def close(self):
+        self.closed = True
+
+
+def test_background_video_writes_every_frame_in_order():
+    import numpy as np
+
+    from app.viewer.sinks import BackgroundVideo
+
+    w = _FakeWriter()
+    bg = BackgroundVideo(w, depth=2)
+    for i in range(50):
+        bg.write(np.full((4, 4, 3), i, np.uint8))
+    bg.close()
+    assert w.got == list(range(50)) and w.closed and bg.frames == 50
+
+
+def test_background_video_reports_a_write_error():
+    import numpy as np
+    import pytest
+
+    from app.viewer.sinks import BackgroundVideo
+    from app.viewer.view import ViewerError
+
+    bg = BackgroundVideo(_FakeWriter(fail_at=3), depth=1)
+    with pytest.raises(ViewerError, match="fake.mp4: writing failed"):
+        for _ in range(20):
+            bg.write(np.zeros((2, 2, 3), np.uint8))
+        bg.close()
