@@ -2,7 +2,8 @@
 
     python -m app.texture export --session DIR --out hand.glb        # a recorded session's texture + shape
     python -m app.texture export --texture texture_right.npz --out hand.obj [--shape 0.1,0,...]
-    python -m app.texture bench --json out/texture.json [--gt-pose] [--frames 30] [--size 512]
+    python -m app.texture bench --json out/texture.json [--gt-pose] [--frames 30] [--size 512] [--kernels torch]
+    python -m app.texture warm-up        # compile the numba kernels into their on-disk cache (once per machine)
 """
 
 from __future__ import annotations
@@ -62,13 +63,33 @@ def _bench(args) -> int:
     from app.texture.bench import BenchConfig, run_bench, write_outputs
 
     cfg = BenchConfig(frames=args.frames, size=args.size, gt_pose=args.gt_pose, seed=args.seed, mode=args.mode,
-                      lighting=args.lighting, compile=args.compile, visibility=args.visibility)
+                      lighting=args.lighting, compile=args.compile, visibility=args.visibility,
+                      kernels=args.kernels)
     result, image = run_bench(cfg)
     json_path = Path(args.json)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_outputs(result, image, json_path, Path(args.png) if args.png else json_path.with_suffix(".png"))
     keys = ("psnr_db", "psnr_gain_db", "coverage", "ms_per_update", "ms_per_update_p95", "frames_textured")
     print(json.dumps({k: result[k] for k in keys}))
+    return 0
+
+
+def _warm_up(args) -> int:
+    """Compile (or load from the cache) the numba kernels of both visibility backends; prints the seconds."""
+    import time
+
+    from app.capture.synthetic import open_hand_model
+    from app.texture.accumulator import TextureAccumulator
+    from app.texture.config import TextureConfig
+    from calibration.presets import preset_rig
+
+    t0 = time.perf_counter()
+    for visibility in ("splat", "raster"):
+        acc = TextureAccumulator(TextureConfig(size=args.size, visibility=visibility), open_hand_model("right"))
+        if acc.kernels_used != "numba":
+            raise ValueError("warm-up: numba is not available (pip install -r requirements.txt)")
+        acc.warm_up(preset_rig("zed-mini", "640x360"))
+    print(json.dumps({"warm_up_s": round(time.perf_counter() - t0, 2)}))
     return 0
 
 
@@ -94,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--mode", default="640x360", help="per-eye image size (HD720, VGA, 640x360 or WxH)")
     b.add_argument("--lighting", choices=("ambient", "source"), default="ambient")
     b.add_argument("--visibility", choices=("splat", "raster"), default="splat")
-    b.add_argument("--compile", action="store_true", help="run the kernels through torch.compile")
+    b.add_argument("--kernels", choices=("numba", "torch"), default="numba",
+                   help="TextureConfig.kernels: the compiled loops or the torch reference")
+    b.add_argument("--compile", action="store_true", help="with --kernels torch: run them through torch.compile")
+    w = sub.add_parser("warm-up", help="compile the numba kernels into their on-disk cache (once per machine)")
+    w.add_argument("--size", type=int, default=512, help="texture side in texels")
     return p
 
 
@@ -104,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     args = build_parser().parse_args(argv)
     try:
-        return _export(args) if args.command == "export" else _bench(args)
+        return {"export": _export, "bench": _bench, "warm-up": _warm_up}[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,7 +8,10 @@ Per update (one HandMesh fitted to one StereoFrame):
    Pi, Phi (projection.py);
 4. apply the thesis 4.2.5 update to T and count the observation (update.py);
 5. every ``fill_every`` updates, colour the texels never seen from the nearest seen surface (fill.py).
-The per-texel work runs in four kernels (kernels.py), compiled when TextureConfig.compile is on.
+Two implementations of steps 1-4 and of the published image (TextureConfig.kernels): 'numba' (default) runs the
+per-texel work in a few compiled loops that also write the published image where the update changed it
+(fused.py, jit.py); 'torch' is the tensor reference (four kernels, kernels.py, torch.compile-d when
+TextureConfig.compile is on). Both give the same texture (tests/app/texture/test_fused.py).
 ``texture()`` gives the TextureMap of app/types.py: rgb (S, S, 3) float32 sRGB in [0, 1], row 0 = top (UV v = 1),
 every texel filled; weight (S, S) float32 = how many updates wrote the texel (0 = never seen, filled).
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -41,6 +45,18 @@ from app.texture.visibility import (
 from app.types import HandMesh, HandState, StereoCalibration, StereoFrame, TextureMap
 
 ZNEAR_M = 0.01  # a view with a vertex closer than this (metres) is not sampled
+
+
+def _fused_module(kernels: str) -> ModuleType | None:
+    """app.texture.fused when the compiled kernels are asked for and numba imports, else None (torch path)."""
+    if kernels != "numba":
+        return None
+    try:
+        from app.texture import fused
+    except ImportError as exc:  # numba missing or broken: the reference path still works
+        warnings.warn(f"texture: numba is unavailable ({exc}); using the slower torch kernels", stacklevel=3)
+        return None
+    return fused
 
 
 class TextureMismatchError(ValueError):
@@ -119,7 +135,18 @@ class TextureAccumulator:
         self._scalars = (torch.tensor(cfg.cos_min), torch.tensor(cfg.depth_tol_m), torch.tensor(cfg.max_tan))
         self._stereo_tol = torch.tensor(cfg.stereo_tol)
         self._rest_m = hand_model.mano.v_template.detach().cpu().numpy().astype(np.float32)
+        self._fused = _fused_module(cfg.kernels)
+        self._topology = None if self._fused is None else self._fused.slot_topology(lay)
+        self._buffers = None if self._fused is None else self._fused.slot_buffers(lay.n_slots)
+        self._params = tuple(np.float32(v) for v in (cfg.cos_min, cfg.depth_tol_m, cfg.max_tan))
+        self._cameras: tuple | None = None  # (calibration, fused.CameraSet) of the last frame
         self.reset()
+
+    @property
+    def kernels_used(self) -> str:
+        """'numba' or 'torch': the implementation ``update`` runs (TextureConfig.kernels, or torch when numba is
+        unavailable)."""
+        return "torch" if self._fused is None else "numba"
 
     def reset(self) -> None:
         """Forget everything seen (a new person, a new session)."""
@@ -127,6 +154,7 @@ class TextureAccumulator:
         self._fill = torch.zeros(3, self.layout.n_slots)
         self._n_updates = 0
         self._filled_at: tuple[int, int] | None = None  # (update, seen slots) of the last fill
+        self._n_seen = 0  # slots with count > 0 (kept up to date by the numba path)
         s = self.layout.size
         self._image, self._weight = np.zeros((s * s, 3), np.float32), np.zeros(s * s, np.float32)  # published
         self._outside_stale = True  # texels outside the charts to be refreshed in full on the next publish
@@ -143,6 +171,8 @@ class TextureAccumulator:
 
     def update(self, mesh: HandMesh, frame: StereoFrame) -> TextureMap:
         """Fold one stereo frame into the texture; returns the current TextureMap."""
+        if self._fused is not None:
+            return self._update_fused(mesh, frame)
         g = self.geometry(mesh, frame)
         if g is not None:
             weights = self.kernels.weights(g.thr, g.flat, g.z_m, g.cos, g.slope_per_m, *self._scalars)
@@ -152,6 +182,44 @@ class TextureAccumulator:
         self._n_updates += 1
         self._refill_if_due()
         return self.texture()
+
+    def _update_fused(self, mesh: HandMesh, frame: StereoFrame) -> TextureMap:
+        """update() through the compiled loops (fused.py): the state and the published image change in place."""
+        geo = self.fused_geometry(mesh, frame)
+        if geo is not None:
+            thr = self._fused.depth_grid(self._topology, geo, self.cfg.visibility, ZNEAR_M)
+            self._fused_write(geo, thr, frame)
+        self._n_updates += 1
+        self._refill_if_due()
+        return self.texture()
+
+    def fused_geometry(self, mesh: HandMesh, frame: StereoFrame):
+        """Steps 1-2 of the numba path (fused.place): a fused.FusedGeometry, or None (no usable view or slot)."""
+        self._check_mesh(mesh)
+        calib = frame.calibration
+        if self._cameras is None or self._cameras[0] is not calib:
+            T, K, sizes = stereo_views(calib)
+            self._cameras = (calib, self._fused.camera_set(T.numpy(), K.numpy(), sizes.numpy()))
+        cell = 1 if self.cfg.visibility == "raster" else self.cfg.cell_px
+        return self._fused.place(self._topology, mesh.verts_m, self._cameras[1], ZNEAR_M, cell, self.layout.texel_m,
+                                 self._buffers)
+
+    def _fused_write(self, geo, thr: np.ndarray, frame: StereoFrame) -> None:
+        """Step 3-4 of the numba path (fused.write) on this frame's geometry and depth thresholds."""
+        if self._outside_stale:  # bring the image up to date first: the write below changes it texel by texel
+            self._publish_all()
+        st = self._state
+        self._n_seen += self._fused.write(self._topology, geo, thr, (frame.left, frame.right), self._params,
+                                          np.float32(self.cfg.stereo_tol),
+                                          (st.rgb.numpy(), st.pi_old.numpy(), st.count.numpy()), self._image,
+                                          self._weight)
+
+    def _publish_all(self) -> None:
+        """The whole published image from the state (numba path: after a fill, reset or load)."""
+        st = self._state
+        self._fused.publish_all(self._topology, st.rgb.numpy(), self._fill.numpy(), st.count.numpy(), self._image,
+                                self._weight)
+        self._outside_stale, self._changed = False, torch.zeros(0, dtype=torch.int64)
 
     def _update_slots(self, slots: torch.Tensor | None, colours: torch.Tensor, weights: torch.Tensor) -> None:
         """Step 4 on the slots of this frame (all of them when ``slots`` is None)."""
@@ -168,7 +236,8 @@ class TextureAccumulator:
 
     def warm_up(self, calibration: StereoCalibration) -> None:
         """Run the kernels once on a made-up frame (the rest-pose hand 0.4 m in front of grey images), so that
-        torch.compile's first-call compilation happens now rather than on the first live frame; then reset."""
+        their first-call cost (numba: loading the on-disk cache, ~0.3 s, or compiling in the first process on a
+        machine; torch.compile: compiling) is paid now rather than on the first live frame; then reset."""
         verts = self._rest_m - self._rest_m.mean(axis=0) + np.array([0.0, 0.0, 0.4], np.float32)
         state = HandState(np.zeros(48, np.float32), np.zeros(10, np.float32), np.zeros(3, np.float32), self.is_left)
         mesh = HandMesh(0, 0, verts, self.layout.faces, np.zeros((21, 3), np.float32), state)
@@ -205,9 +274,11 @@ class TextureAccumulator:
 
     def geometry(self, mesh: HandMesh, frame: StereoFrame) -> FrameGeometry | None:
         """Steps 1-2 up to the depth thresholds, for the views with every vertex in front and the slots that can
-        face them (None: no such view or slot)."""
+        face them (None: no such view or slot, or a non-finite vertex)."""
         self._check_mesh(mesh)
         T, K, sizes = stereo_views(frame.calibration)
+        if not np.isfinite(mesh.verts_m).all():
+            return None
         verts = _shared_tensor(mesh.verts_m)
         z_near = (verts @ T[:, 2, :3].T + T[:, 2, 3]).amin(dim=0)
         views = [int(b) for b in torch.nonzero(z_near > ZNEAR_M).flatten()]
@@ -253,13 +324,18 @@ class TextureAccumulator:
 
     def _refill_if_due(self) -> None:
         """Step 5, when fill_every updates have passed and more slots are seen than at the last fill."""
-        n_seen = int((self._state.count > 0).sum())
+        n_seen = self._n_seen if self._fused is not None else int((self._state.count > 0).sum())
         last = self._filled_at
         if n_seen == 0 or (last is not None and (self._n_updates - last[0] < self.cfg.fill_every
                                                  or n_seen == last[1])):
             return
-        self._fill = fill_unseen(self.layout.interp, self.layout.interp_t, self._adjacency, self._state.rgb,
-                                 self._state.count > 0, self.cfg.fill_iterations)
+        st = self._state
+        if self._fused is not None:
+            self._fill = torch.from_numpy(self._fused.fill_unseen(self._topology, st.rgb.numpy(), st.count.numpy(),
+                                                                  self.cfg.fill_iterations))
+        else:
+            self._fill = fill_unseen(self.layout.interp, self.layout.interp_t, self._adjacency, st.rgb,
+                                     st.count > 0, self.cfg.fill_iterations)
         self._filled_at = (self._n_updates, n_seen)
         self._outside_stale = True
 
@@ -269,7 +345,12 @@ class TextureAccumulator:
         The image is kept between calls and only rewritten where it can have changed: the texels of the slots the
         last update could write (all covered texels after a fill, reset or load), and the texels outside the
         charts within layout.BAND_TEXELS of one (all of them after a fill, reset or load). The returned arrays
-        are copies, never written again."""
+        are copies, never written again (the numba path writes the image during the update and publishes it here)."""
+        s = self.layout.size
+        if self._fused is not None:
+            if self._outside_stale:
+                self._publish_all()
+            return TextureMap(self._image.reshape(s, s, 3).copy(), self._weight.reshape(s, s).copy(), self._n_updates)
         full = self._outside_stale or self._changed is None
         slots = None if full else self._changed
         shown = self._shown(slots)
@@ -281,7 +362,6 @@ class TextureAccumulator:
         dst, src = self._outside if self._outside_stale else self._band
         np.put(image, dst, self._shown(torch.from_numpy(src)).view("V12").ravel())
         self._outside_stale, self._changed = False, torch.zeros(0, dtype=torch.int64)
-        s = self.layout.size
         return TextureMap(self._image.reshape(s, s, 3).copy(), self._weight.reshape(s, s).copy(), self._n_updates)
 
     def _shown(self, slots: torch.Tensor | None) -> np.ndarray:
@@ -301,6 +381,7 @@ class TextureAccumulator:
         rgb = torch.from_numpy(np.ascontiguousarray(from_image(self.layout, texture.rgb).astype(np.float32).T))
         count = torch.from_numpy(from_image(self.layout, texture.weight).astype(np.float32))
         self._state = TexelState(rgb.clone(), rgb.clone(), count)
+        self._n_seen = int((count > 0).sum())
         self._n_updates = int(texture.n_updates)
         self._refill_if_due()
 

@@ -41,7 +41,7 @@ LIGHTINGS = ("ambient", "source")
 class BenchConfig:
     """frames: stereo frames of the sequence; size: texture side; gt_pose: texture the source's true mesh
     (isolates texturing) instead of detection + fit; seed / mode: the synthetic source's; lighting: 'ambient'
-    or 'source' (module docstring); compile: TextureConfig.compile; visibility: TextureConfig.visibility."""
+    or 'source' (module docstring); compile, visibility, kernels: TextureConfig's."""
 
     frames: int = 30
     size: int = 512
@@ -51,6 +51,7 @@ class BenchConfig:
     lighting: str = "ambient"
     compile: bool = False
     visibility: str = "splat"
+    kernels: str = "numba"
 
     def __post_init__(self):
         if self.frames < 1 or self.lighting not in LIGHTINGS:
@@ -181,8 +182,8 @@ def run_bench(cfg: BenchConfig) -> tuple[dict, np.ndarray]:
     fit = source = None
     try:
         fit = None if cfg.gt_pose else FitPath()
-        acc = TextureAccumulator(TextureConfig(size=cfg.size, compile=cfg.compile, visibility=cfg.visibility),
-                                 _hand_model(fit))
+        acc = TextureAccumulator(TextureConfig(size=cfg.size, compile=cfg.compile, visibility=cfg.visibility,
+                                               kernels=cfg.kernels), _hand_model(fit))
         source = open_sequence(cfg)
         texture, wall, cpu, first_s, textured = _sequence_updates(cfg, acc, source, fit)
         truth = source.skin.image
@@ -195,7 +196,7 @@ def run_bench(cfg: BenchConfig) -> tuple[dict, np.ndarray]:
     result = {**texture_scores(acc, texture, truth), **_timing(wall, cpu), "first_update_s": first_s,
               "frames": cfg.frames, "frames_textured": textured, "pose": "gt" if cfg.gt_pose else "fit",
               "handedness_relabelled": None if fit is None else fit.relabelled,
-              "config": asdict(cfg), "load_average": list(os.getloadavg())}
+              "kernels_used": acc.kernels_used, "config": asdict(cfg), "load_average": list(os.getloadavg())}
     return result, comparison_image(texture, truth)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VISIBILITY_BACKENDS = ("splat", "raster")
+KERNEL_BACKENDS = ("numba", "torch")
 
 
 @dataclass(frozen=True)
@@ -25,9 +26,13 @@ class TextureConfig:
     fill_every: texels never seen are re-filled from their surroundings every this many updates (and on the
         first one); between refills they keep the previous fill (they were not seen, so nothing is lost).
     fill_iterations: rounds of neighbour propagation over the mesh graph when filling unseen vertices.
-    compile: run the per-texel kernels through torch.compile (kernels.py). Off by default: on the project's
-        2-core CPU the stage is memory-bound and compiled kernels measured no faster (docs/PERFORMANCE.md), while
-        the first update compiles for tens of seconds (call TextureAccumulator.warm_up before a live loop).
+    kernels: 'numba' (default: the per-texel work in a few compiled loops, jit.py / fused.py; compiled once per
+        machine and cached on disk) or 'torch' (the tensor reference, kernels.py: the same numbers, ~4x slower;
+        also used when numba cannot be imported). ``update`` and ``texture`` follow this; ``project`` and
+        ``view_weights`` (inspection) always run the torch reference.
+    compile: with kernels='torch', run its per-texel kernels through torch.compile (kernels.py). Off by default:
+        on the project's 2-core CPU the stage is memory-bound and compiled kernels measured barely faster
+        (docs/PERFORMANCE.md), while the first update compiles for tens of seconds.
     """
 
     size: int = 512
@@ -39,6 +44,7 @@ class TextureConfig:
     stereo_tol: float = 0.12
     fill_every: int = 10
     fill_iterations: int = 64
+    kernels: str = "numba"
     compile: bool = False
 
     def __post_init__(self):
@@ -49,6 +55,8 @@ class TextureConfig:
         if self.visibility not in VISIBILITY_BACKENDS:
             raise ValueError(f"TextureConfig.visibility must be one of {VISIBILITY_BACKENDS}, got "
                              f"{self.visibility!r}")
+        if self.kernels not in KERNEL_BACKENDS:
+            raise ValueError(f"TextureConfig.kernels must be one of {KERNEL_BACKENDS}, got {self.kernels!r}")
         if self.cell_px < 0 or self.depth_tol_m <= 0 or self.max_tan <= 0 or self.stereo_tol <= 0:
             raise ValueError("TextureConfig: cell_px must be >= 0 (0 = auto); depth_tol_m, max_tan, stereo_tol > 0")
         if self.fill_every < 1 or self.fill_iterations < 0:

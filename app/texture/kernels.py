@@ -1,5 +1,8 @@
 """The texture stage's per-texel work as four pure kernels, compiled into fused loops or run eagerly.
 
+These are the torch reference (TextureConfig.kernels = 'torch'); the default path runs the same steps as numba
+loops (jit.py, fused.py), ~4x faster on the project's CPU (docs/PERFORMANCE.md).
+
 Each kernel chains the documented steps of projection.py / visibility.py / update.py over the slots of a frame
 (10^5 at 512^2). Run eagerly, every step is a pass over memory; through torch.compile (dynamic shapes, as the
 soft rasterizer does) each kernel becomes one or two loops. A kernel that fails to compile falls back to eager

@@ -17,9 +17,10 @@ from calibration.rig import make_stereo
 torch.set_num_threads(1)
 
 
-@pytest.fixture()
-def acc(hand_model):
-    return build_texture_accumulator(TextureConfig(size=128, compile=False), hand_model)
+@pytest.fixture(params=["numba", "torch"])
+def acc(hand_model, request):
+    """Both implementations (TextureConfig.kernels) go through every test here."""
+    return build_texture_accumulator(TextureConfig(size=128, kernels=request.param), hand_model)
 
 
 def test_update_gives_a_filled_texture_map_with_counts(acc, open_scene):
@@ -114,6 +115,13 @@ def test_hand_behind_the_camera_writes_nothing(acc, open_scene):
     straddle = dataclasses.replace(m, verts_m=(m.verts_m - np.array([0, 0, m.verts_m[:, 2].mean()],
                                                                     np.float32)).astype(np.float32))
     assert not acc.update(straddle, open_scene.frame).weight.any()
+
+
+def test_a_mesh_with_nan_writes_nothing(acc, open_scene):
+    verts = open_scene.mesh.verts_m.copy()
+    verts[5] = np.nan
+    tex = acc.update(dataclasses.replace(open_scene.mesh, verts_m=verts), open_scene.frame)
+    assert tex.n_updates == 1 and not tex.weight.any()
 
 
 def test_hand_partly_outside_the_image(acc, open_scene):

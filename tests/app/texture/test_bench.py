@@ -1,5 +1,5 @@
 """The texture benchmark end to end on a short synthetic sequence (ground-truth pose), its scores, and the
-compiled kernels against the eager ones (slow: torch.compile; set REALHANDS_SLOW_TESTS=1)."""
+torch reference's compiled kernels against its eager ones (slow: torch.compile; set REALHANDS_SLOW_TESTS=1)."""
 
 import json
 import os
@@ -42,7 +42,7 @@ def test_compiled_kernels_match_eager(hand_model, open_scene):
 
     textures = []
     for compiled in (False, True):
-        acc = TextureAccumulator(TextureConfig(size=128, compile=compiled), hand_model)
+        acc = TextureAccumulator(TextureConfig(size=128, kernels="torch", compile=compiled), hand_model)
         acc.update(open_scene.mesh, open_scene.frame)
         textures.append(acc.update(open_scene.mesh, open_scene.frame))
         if compiled:
