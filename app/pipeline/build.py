@@ -169,6 +169,8 @@ def build_texture(cfg: AppConfig, hand_models: dict, calib, notes: list[str]) ->
     if not accs:
         notes.append("texture: the hand model has no UV layout (real MANO ships none); untextured")
         return None
+    for acc in accs.values():  # first-call costs (loading or compiling kernels) now, not on a live frame
+        acc.warm_up(calib)
     return TextureStage(accs)
 
 
