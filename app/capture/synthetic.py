@@ -7,11 +7,16 @@ in front of a nominal rectified ZED-family rig (``calibration/presets.py``), ove
 lights, background, the order and timing of gestures, the wrist path) is deterministic from the seed; frame
 ``i`` shows the motion at ``i / fps`` seconds whatever the pacing, so ``ground_truth(frame_id)`` is exact.
 
-Speed: one pyrender scene is built once and reused (one camera node per view, lights fixed in the left-camera
-frame); per frame only the hand meshes' vertex buffers are replaced and the forearms' node poses set. The hand is
-rendered over a transparent clear and composited over the precomputed background images, so GL shades only the
-hand's pixels; single-sample by default (``aa=1``: pyrender's 4x multisampling, 1.5-2x the frame time on Mesa's CPU
-renderer). The segmentation pass for masks runs only when ``ground_truth`` asks for masks.
+Speed (docs/PERFORMANCE.md, "Synthetic source"): one pyrender scene is built once and reused (one camera node per
+view, lights fixed in the left-camera frame); per frame the hands' vertex buffers are rewritten in place and the
+forearms' node poses set. The hand is rendered over a transparent clear and composited over the precomputed
+background images, so GL shades only the hand's pixels; single-sample by default (``aa=1``: pyrender's 4x
+multisampling). The pyrender renderer is made lean (``app/offscreen/lean.py``): the directional-light-only
+fragment shader of ``app/offscreen/shaders/directional.frag`` (pyrender's BRDF; its own shader's light loops made
+Mesa's llvmpipe several times slower), no full-frame colour and depth read-back (only the box the hands and
+forearms project into is read, ``view_box``, and composited with OpenCV's uint8 arithmetic), and the view matrix
+inverted in closed form (numpy's LAPACK inverse woke OpenBLAS's threads every pass). The segmentation pass for
+masks runs only when ``ground_truth`` asks for masks.
 
 Lights: directions of travel in the left-camera frame, placed as pyrender nodes directly in that (world) frame
 (``light_pose``); ``app/offscreen/renderer.py`` multiplies its light poses by CV_TO_GL, which flips their y and z.
@@ -53,6 +58,8 @@ from app.capture.synthetic_motion import (
 from app.capture.uri import SourceURI
 from app.geometry.gl import opencv_to_gl_pose
 from app.offscreen import use_offscreen_platform
+from app.offscreen.kept_scene import Patch, read_box, write_vertex_buffer
+from app.offscreen.lean import lean_offscreen_renderer
 from app.offscreen.renderer import set_multisample_count, srgb_to_linear
 from app.types import N_KEYPOINTS, N_POSE, N_SHAPE, HandState, StereoCalibration, StereoFrame, check_array
 from calibration.errors import CalibrationError
@@ -68,6 +75,8 @@ PARAMS = ("seed", "frames", "fps", "rig", "mode", "hands", "pace", "aa")
 PACES = ("realtime", "fast")
 MAX_FPS = 240.0
 MAX_SIDE_PX = 4096
+ZNEAR_M = 0.02  # the cameras' near plane, metres
+BOX_MARGIN_PX = 2  # read-back box margin around the projected hand and forearm vertices
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -368,18 +377,40 @@ def plane_backgrounds(rng: np.random.Generator, calibration: StereoCalibration, 
 
 def composite_premultiplied(rgba: np.ndarray, background: np.ndarray) -> np.ndarray:
     """(H, W, 4) uint8 render over a transparent clear (after the multisample resolve the colour is already
-    scaled by coverage) over (H, W, 3) uint8 background -> (H, W, 3) uint8: rgb + background * (1 - alpha);
-    only the rows/columns the render touches are blended."""
+    scaled by coverage) over (H, W, 3) uint8 background -> (H, W, 3) uint8: rgb + background * (1 - alpha),
+    rounded to the nearest level; only the pixels the render covers change."""
     out = background.copy()
-    alpha = rgba[..., 3]
-    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
-    if rows.size == 0:
-        return out
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    a = alpha[box].astype(np.uint16)[..., None]
-    blended = rgba[box][..., :3].astype(np.uint16) + (background[box].astype(np.uint16) * (255 - a) + 127) // 255
-    out[box] = np.minimum(blended, 255).astype(np.uint8)
+    composite_over(out, Patch(rgba, 0, 0))
     return out
+
+
+def composite_over(image: np.ndarray, patch: Patch) -> None:
+    """Lay a premultiplied RGBA patch ((h, w, 4) uint8 at patch.x0, patch.y0, inside the image) over ``image``
+    (H, W, 3) uint8 in place: rgb + round(image * (255 - alpha) / 255), saturated at 255; pixels with alpha 0
+    keep their value (the clear is transparent black). OpenCV's saturating uint8 arithmetic rounds exactly as
+    ``(x * (255 - a) + 127) // 255`` (no ties: 255 is odd) and runs ~10x faster than numpy on channel views."""
+    h, w = patch.rgba.shape[:2]
+    if h == 0 or w == 0:
+        return
+    region = image[patch.y0:patch.y0 + h, patch.x0:patch.x0 + w]
+    inv_alpha = cv2.cvtColor(255 - cv2.extractChannel(patch.rgba, 3), cv2.COLOR_GRAY2RGB)
+    under = cv2.multiply(region, inv_alpha, scale=1.0 / 255.0)
+    cv2.add(cv2.cvtColor(patch.rgba, cv2.COLOR_RGBA2RGB), under, dst=region)
+
+
+def view_box(points_m: np.ndarray, view, margin_px: int = BOX_MARGIN_PX) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) pixels (x1, y1 exclusive) of the view holding the projection of points_m (N, 3) metres,
+    left-camera frame, through the view's P (no distortion: the rig is rectified), grown by ``margin_px``; the
+    whole image when a point is not in front of the near plane; None when the projection misses the image."""
+    w, h = view.size_wh
+    p = points_m @ view.T_cam_left[:3, :3].T + view.T_cam_left[:3, 3]
+    if not np.isfinite(p).all() or (p[:, 2] <= ZNEAR_M).any():
+        return 0, 0, w, h
+    uv = p[:, :2] / p[:, 2:3] @ view.K[:2, :2].T + view.K[:2, 2]
+    lo = np.floor(uv.min(0)).astype(int) - margin_px
+    hi = np.ceil(uv.max(0)).astype(int) + 1 + margin_px
+    x0, y0, x1, y1 = max(lo[0], 0), max(lo[1], 0), min(hi[0], w), min(hi[1], h)
+    return None if x0 >= x1 or y0 >= y1 else (int(x0), int(y0), int(x1), int(y1))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -401,10 +432,11 @@ class HandLook:
 
 
 class StereoSceneRenderer:
-    """One pyrender scene for both views of a rig, built once: skin material (one texture upload), forearm nodes
-    moved by pose, lights fixed in the left-camera frame, a camera node per view. ``samples``: multisamples per
-    pixel actually used (0 unless ``antialias``). Not thread-safe: create, use and close it on one thread
-    (SyntheticSource keeps it on its GL thread)."""
+    """One pyrender scene for both views of a rig, built once: skin material (one texture upload), hand meshes
+    whose vertex buffers are rewritten in place, forearm nodes moved by pose, lights fixed in the left-camera
+    frame, a camera node per view. Each view reads back only the box its hands and forearms project into.
+    ``samples``: multisamples per pixel actually used (0 unless ``antialias``). Not thread-safe: create, use and
+    close it on one thread (SyntheticSource keeps it on its GL thread)."""
 
     def __init__(self, calibration: StereoCalibration, looks: list[HandLook], skin: SkinTexture,
                  arm_rgb: np.ndarray, lighting: Lighting, backgrounds: np.ndarray, antialias: bool = False):
@@ -412,11 +444,11 @@ class StereoSceneRenderer:
         import pyrender
 
         self._pr, self._looks, self.backgrounds = pyrender, looks, backgrounds
-        w, h = calibration.left.size_wh
-        self._renderer = pyrender.OffscreenRenderer(w, h)
+        self._views = (calibration.left, calibration.right)
+        self._renderer = lean_offscreen_renderer(*calibration.left.size_wh, len(lighting.dirs_cam))
         self._scene = pyrender.Scene(bg_color=[0.0, 0.0, 0.0, 0.0], ambient_light=[lighting.ambient] * 3)
         self._cams = [self._scene.add(_camera(pyrender, v), pose=opencv_to_gl_pose(v.T_cam_left))
-                      for v in (calibration.left, calibration.right)]
+                      for v in self._views]
         for d, inten in zip(lighting.dirs_cam, lighting.intensity, strict=True):
             self._scene.add(pyrender.DirectionalLight(intensity=float(inten)), pose=light_pose(d))
         tex = pyrender.Texture(source=np.ascontiguousarray(skin.image), source_channels="RGB")
@@ -425,29 +457,40 @@ class StereoSceneRenderer:
         arm_mat = pyrender.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.7,
                                                      baseColorFactor=[*srgb_to_linear(arm_rgb), 1.0])
         self._arms = [self._scene.add(_arm_mesh(pyrender, lk, arm_mat)) for lk in looks]
-        self._hands: list = [None] * len(looks)
-        self._renderer.render(self._scene, flags=pyrender.RenderFlags.RGBA)  # creates the framebuffers
+        self._hands = [self._scene.add(pyrender.Mesh([self._hand_primitive(lk)])) for lk in looks]
+        self._points_m: np.ndarray | None = None  # what is drawn (hand and forearm vertices), for the read boxes
+        self._pass(self._cams[0], pyrender.RenderFlags.RGBA)  # uploads the scene and creates the framebuffers
         self.samples = 4 if antialias or not set_multisample_count(self._renderer, 0) else 0
 
+    def _hand_primitive(self, look: HandLook):
+        """A hand's primitive with placeholder vertices (all at the origin: draws nothing); ``set_hands`` rewrites
+        its vertex buffer."""
+        n = len(look.vertex_index)
+        normals = np.tile(np.array([0.0, 0.0, -1.0], np.float32), (n, 1))
+        return self._pr.Primitive(positions=np.zeros((n, 3), np.float32), normals=normals, texcoord_0=look.uv,
+                                  indices=look.faces, material=self._skin, mode=self._pr.constants.GLTF.TRIANGLES)
+
     def set_hands(self, verts_m: list[np.ndarray], normals: list[np.ndarray], arm_poses: list[np.ndarray]) -> None:
-        """Replace each hand's vertex buffer (verts/normals (V, 3) float32, left-camera frame, model vertex
-        order) and move each forearm (arm_poses (4, 4) rest -> left-camera frame)."""
-        pr = self._pr
-        for i, (lk, v, n, T) in enumerate(zip(self._looks, verts_m, normals, arm_poses, strict=True)):
-            prim = pr.Primitive(positions=v[lk.vertex_index], normals=n[lk.vertex_index], texcoord_0=lk.uv,
-                                indices=lk.faces, material=self._skin, mode=pr.constants.GLTF.TRIANGLES)
-            if self._hands[i] is not None:
-                self._scene.remove_node(self._hands[i])
-            self._hands[i] = self._scene.add(pr.Mesh([prim]))
-            self._scene.set_pose(self._arms[i], T)
+        """Rewrite each hand's vertex buffer in place (verts/normals (V, 3) float32, left-camera frame, model
+        vertex order) and move each forearm (arm_poses (4, 4) rest -> left-camera frame)."""
+        self._renderer._platform.make_current()
+        points = []
+        for node, arm, lk, v, n, T in zip(self._hands, self._arms, self._looks, verts_m, normals, arm_poses,
+                                          strict=True):
+            write_vertex_buffer(node.mesh.primitives[0], hand_vertex_data(lk, v, n))
+            self._scene.set_pose(arm, T)
+            points += [np.asarray(v, np.float64), lk.arm_verts_m @ T[:3, :3].T + T[:3, 3]]
+        self._points_m = np.concatenate(points)
 
     def render_views(self) -> tuple[np.ndarray, np.ndarray]:
         """(left, right) (H, W, 3) uint8 RGB: the shaded hands over each view's background."""
         out = []
-        for cam, bg in zip(self._cams, self.backgrounds, strict=True):
-            self._scene.main_camera_node = cam
-            rgba, _ = self._renderer.render(self._scene, flags=self._pr.RenderFlags.RGBA)
-            out.append(composite_premultiplied(rgba, bg))
+        for cam, view, bg in zip(self._cams, self._views, self.backgrounds, strict=True):
+            frame = bg.copy()
+            patch = self._render_box(cam, view, self._pr.RenderFlags.RGBA)
+            if patch is not None:
+                composite_over(frame, patch)
+            out.append(frame)
         return out[0], out[1]
 
     def render_masks(self) -> np.ndarray:
@@ -456,11 +499,30 @@ class StereoSceneRenderer:
         seg = {node: np.array([i + 1, 0, 0]) for i, node in enumerate(self._hands)}
         seg.update({node: np.zeros(3) for node in self._arms})
         codes = []
-        for cam in self._cams:
-            self._scene.main_camera_node = cam
-            rgb, _ = self._renderer.render(self._scene, flags=self._pr.RenderFlags.SEG, seg_node_map=seg)
-            codes.append(rgb[..., 0])
+        for cam, view in zip(self._cams, self._views, strict=True):
+            w, h = view.size_wh
+            code = np.zeros((h, w), np.uint8)
+            patch = self._render_box(cam, view, self._pr.RenderFlags.SEG, seg)
+            if patch is not None:
+                ph, pw = patch.rgba.shape[:2]
+                code[patch.y0:patch.y0 + ph, patch.x0:patch.x0 + pw] = patch.rgba[..., 0]
+            codes.append(code)
         return np.stack([np.stack([c == i + 1 for c in codes]) for i in range(len(self._hands))])
+
+    def _render_box(self, cam, view, flags, seg_node_map=None) -> Patch | None:
+        """Render the scene from camera node ``cam`` and read the box of ``view`` that the hands and forearms
+        project into: Patch (h, w, 4) uint8 RGBA, rows from the top; None when nothing lands in view."""
+        box = None if self._points_m is None else view_box(self._points_m, view)
+        if box is None:
+            return None
+        self._pass(cam, flags, seg_node_map)
+        self._renderer._platform.make_current()
+        return Patch(read_box(self._renderer, box), box[0], box[1])
+
+    def _pass(self, cam, flags, seg_node_map=None) -> None:
+        """pyrender's forward pass from camera node ``cam`` (its read-back skipped)."""
+        self._scene.main_camera_node = cam
+        self._renderer.render(self._scene, flags=flags, seg_node_map=seg_node_map)
 
     def close(self) -> None:
         from OpenGL.error import GLError
@@ -474,11 +536,18 @@ class StereoSceneRenderer:
             pass
 
 
+def hand_vertex_data(look: HandLook, verts_m: np.ndarray, normals: np.ndarray) -> np.ndarray:
+    """(R, 8) float32 [position, normal, uv] per render vertex from model-order verts_m and normals (V, 3):
+    the interleaved layout of pyrender's buffer for a primitive with positions, normals and texcoord_0."""
+    idx = look.vertex_index
+    return np.concatenate([verts_m[idx], normals[idx], look.uv], axis=1, dtype=np.float32)
+
+
 def _camera(pr, view):
     """pyrender camera of a view's K; +0.5 because GL windows put pixel centres at half-integers (as in
     app/offscreen/renderer.py and app/geometry/gl.py)."""
     K = view.K
-    return pr.IntrinsicsCamera(K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5, znear=0.02, zfar=20.0)
+    return pr.IntrinsicsCamera(K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5, znear=ZNEAR_M, zfar=20.0)
 
 
 def light_pose(direction: np.ndarray) -> np.ndarray:
@@ -603,8 +672,7 @@ class SyntheticSource(ClosingMixin):
         except Exception as exc:  # EGL/GL missing or broken: say what to install instead of a GL traceback
             self._gl.shutdown(wait=False)
             raise CaptureError(f"synthetic source: offscreen OpenGL is unavailable ({type(exc).__name__}: {exc}); "
-                               "install Mesa's EGL and GL drivers (libegl1, libgl1-mesa-dri) or set "
-                               "PYOPENGL_PLATFORM=osmesa with libosmesa6") from exc
+                               "install Mesa's EGL and GL drivers (libegl1, libgl1-mesa-dri)") from exc
 
     def _on_gl(self, fn, *args):
         """Run fn(*args) on the source's GL thread and return its result (exceptions propagate)."""

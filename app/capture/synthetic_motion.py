@@ -25,7 +25,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from models.hand_model.anatomy import FINGER_FIRST_JOINT, TIP_NAMES
-from models.hand_model.pose_space import N_HAND_JOINTS, angles_to_axis_angle, joint_limits_rad
+from models.hand_model.pose_space import N_HAND_JOINTS, joint_limits_rad
 
 # Fingers up in the image (model x -> camera -y), palm towards the camera (model y -> camera +z), little finger
 # towards image left (model z -> camera -x): a right hand held up facing a camera. Columns = model axes.
@@ -351,4 +351,16 @@ def pose_vectors(sample: MotionSample, joint_frames: np.ndarray) -> np.ndarray:
     """(N, 48) float64 MANO-layout pose: global axis-angle (3) then the 15 joints' axis-angle (45), radians,
     for the model whose ``joint_frames`` (15, 3, 3) are given."""
     glob = Rotation.from_quat(sample.quat_xyzw).as_rotvec()
-    return np.concatenate([glob, angles_to_axis_angle(sample.angles_rad, joint_frames)], axis=1)
+    return np.concatenate([glob, joint_axis_angles(sample.angles_rad, joint_frames)], axis=1)
+
+
+def joint_axis_angles(angles_rad: np.ndarray, joint_frames: np.ndarray) -> np.ndarray:
+    """angles_rad (N, J, 3) radians (flexion, abduction, twist) -> (N, J * 3) float64 axis-angle per joint,
+    composed twist, then abduction, then flexion about the joint's rest axes ``joint_frames`` (J, 3, 3), rows =
+    axes: ``pose_space.angles_to_axis_angle`` with all N x J rotations in one scipy batch per axis (the same
+    per-rotation arithmetic, so the same bits; 0.04 instead of 0.35 ms for one frame)."""
+    n, j = angles_rad.shape[:2]
+    r = Rotation.identity(n * j)
+    for k in (2, 1, 0):
+        r = Rotation.from_rotvec((angles_rad[:, :, k:k + 1] * joint_frames[None, :, k]).reshape(-1, 3)) * r
+    return r.as_rotvec().reshape(n, j * 3)

@@ -18,14 +18,20 @@ from app.capture.synthetic import (
     SyntheticConfig,
     SyntheticSource,
     SyntheticTruth,
+    composite_over,
     composite_premultiplied,
     config_from_uri,
+    hand_vertex_data,
     light_pose,
     open_hand_model,
     project_views,
+    vertex_normals,
+    view_box,
 )
 from app.capture.synthetic_motion import sample_motion
 from app.capture.uri import parse_uri
+from app.offscreen.kept_scene import Patch
+from calibration.presets import preset_rig
 
 torch.set_num_threads(1)
 FPS = 60
@@ -147,6 +153,114 @@ def test_composite_adds_the_background_behind_partial_coverage():
 def test_antialiasing_on_request():
     with open_source(f"synthetic?aa=1&{SMALL}") as s:
         assert s.antialias_samples == 4 and s.read().left.shape == (90, 160, 3)
+
+
+def test_composite_over_rounds_like_the_integer_formula_for_every_value_and_alpha():
+    values, alphas = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    image = np.repeat(values[..., None], 3, axis=2).astype(np.uint8)
+    rgba = np.zeros((256, 256, 4), np.uint8)
+    rgba[..., 3] = alphas
+    rgba[..., 0] = alphas // 2  # premultiplied colour, <= alpha
+    want = image.astype(np.int64) * (255 - alphas[..., None]) + 127
+    want = np.minimum(want // 255 + rgba[..., :3], 255)
+    composite_over(image, Patch(rgba, 0, 0))
+    np.testing.assert_array_equal(image, want)
+    framed = np.full((6, 7, 3), 9, np.uint8)
+    composite_over(framed, Patch(np.full((2, 3, 4), 255, np.uint8), 4, 1))  # a patch placed inside an image
+    assert (framed[1:3, 4:7] == 255).all() and framed.sum() == 9 * (42 - 6) * 3 + 255 * 6 * 3
+
+
+def test_view_box_holds_the_projection():
+    cal = preset_rig("zed-mini", "640x360")
+    pts = np.array([[0.0, 0.0, 0.5], [0.05, -0.03, 0.4], [-0.02, 0.04, 0.6]])
+    for view in (cal.left, cal.right):
+        x0, y0, x1, y1 = view_box(pts, view, margin_px=0)
+        px = project_views(pts, cal)[0 if view is cal.left else 1]
+        assert (np.floor(px.min(0)) == [x0, y0]).all() and (np.ceil(px.max(0)) + 1 == [x1, y1]).all()
+    assert view_box(np.array([[0.0, 0.0, -0.3], [0.0, 0.0, 0.5]]), cal.left) == (0, 0, 640, 360)  # behind
+    assert view_box(np.array([[5.0, 0.0, 0.5]]), cal.left) is None  # far off to the side
+    assert view_box(np.array([[0.0, 0.0, 0.5], [0.6, 0.0, 0.5]]), cal.left)[2] == 640  # clipped to the image
+
+
+def _pyrender_reference(scene) -> tuple[list, list]:
+    """(left, right) colour and (left, right) segmentation codes of a StereoSceneRenderer's scene as it stands,
+    rendered through pyrender's own path on the same context: its mesh.frag (loops over every light type), full
+    colour and depth read-back, numpy inverse of the camera pose; colour composited over the whole frame."""
+    from pyrender.shader_program import ShaderProgramCache
+
+    inner = scene._renderer._renderer
+    lean_cache = inner._program_cache
+    patched = {k: inner.__dict__.pop(k) for k in ("_read_main_framebuffer", "_get_camera_matrices")}
+    inner._program_cache = ShaderProgramCache()
+    pr = scene._pr
+    seg = {node: np.array([i + 1, 0, 0]) for i, node in enumerate(scene._hands)}
+    seg.update({node: np.zeros(3) for node in scene._arms})
+    try:
+        views, codes = [], []
+        for cam, bg in zip(scene._cams, scene.backgrounds, strict=True):
+            scene._scene.main_camera_node = cam
+            rgba, _ = scene._renderer.render(scene._scene, flags=pr.RenderFlags.RGBA)
+            views.append(composite_premultiplied(rgba, bg))
+            rgb, _ = scene._renderer.render(scene._scene, flags=pr.RenderFlags.SEG, seg_node_map=seg)
+            codes.append(rgb[..., 0])
+        inner._program_cache.clear()
+    finally:
+        inner._program_cache = lean_cache
+        inner.__dict__.update(patched)
+    return views, codes
+
+
+def test_lean_render_equals_pyrenders_own_path():
+    """The directional-light shader, the box read-back and the compositing change nothing visible: both views
+    and the masks match pyrender's mesh.frag with full-frame read-back (two hands, multisampled edges)."""
+    with open_source("synthetic?pace=fast&hands=2&aa=1&seed=4") as s:
+        s._pacer._last = 79  # frame 80: both hands and forearms in view
+        frame = s.read()
+        truths = s.hands_truth(frame.frame_id)  # the scene stays posed at this frame
+        ref_views, ref_codes = s._on_gl(_pyrender_reference, s._scene)
+    for v, got in enumerate((frame.left, frame.right)):
+        drawn = (ref_views[v] != s.backgrounds[v]).any(axis=2)
+        assert drawn.sum() > 5000
+        diff = np.abs(got.astype(int) - ref_views[v])
+        assert diff.max() <= 1 and diff[drawn].mean() < 0.01
+        for i, t in enumerate(truths):
+            np.testing.assert_array_equal(t.masks[v], ref_codes[v] == i + 1)
+
+
+def test_closed_form_view_matrix_is_pyrenders_inverse(src):
+    def both(scene):
+        inner, world, out = scene._renderer._renderer, scene._scene, []
+        for cam in scene._cams:
+            world.main_camera_node = cam
+            out.append((inner._get_camera_matrices(world), type(inner)._get_camera_matrices(inner, world)))
+        return out
+
+    for (V, P), (V_ref, P_ref) in src._on_gl(both, src._scene):
+        np.testing.assert_allclose(V, V_ref, atol=1e-12)
+        np.testing.assert_array_equal(P, P_ref)
+
+
+def test_hand_vertex_buffer_is_rewritten_in_pyrenders_layout(src):
+    """The in-place vertex buffer write (positions, normals, uv interleaved) is what pyrender's shaders read."""
+    hand = src._hand_frames(5)[0]
+    src._on_gl(src._set_scene, [hand])
+    kit, look = src._kits[0], src._scene._looks[0]
+    want = hand_vertex_data(look, hand.verts_m, vertex_normals(hand.verts_m, kit.faces, kit.vertex_faces))
+    got = src._on_gl(_read_vertex_buffer, src._scene._hands[0].mesh.primitives[0], want.size)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+
+
+def _read_vertex_buffer(primitive, n_floats: int) -> np.ndarray:
+    """(n_floats,) float32 from the start of an uploaded pyrender primitive's vertex buffer (GL thread)."""
+    import ctypes
+
+    from OpenGL import GL as gl
+
+    out = np.empty(n_floats, np.float32)
+    gl.glBindBuffer(gl.GL_ARRAY_BUFFER, primitive._buffers[0])
+    gl.glGetBufferSubData(gl.GL_ARRAY_BUFFER, 0, out.nbytes, out.ctypes.data_as(ctypes.c_void_p))
+    gl.glBindBuffer(gl.GL_ARRAY_BUFFER, 0)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

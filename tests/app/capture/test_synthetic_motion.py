@@ -16,6 +16,7 @@ from app.capture.synthetic_motion import (
     build_motion,
     catmull_rom,
     check_rotation_steps,
+    joint_axis_angles,
     keyframes_from_keys,
     mirror_sample,
     pose_vectors,
@@ -196,3 +197,10 @@ def test_pose_vectors_layout(motion):
     assert pose.shape == (2, 48)
     np.testing.assert_allclose(pose[:, :3], Rotation.from_quat(s.quat_xyzw).as_rotvec())
     np.testing.assert_allclose(pose[:, 3:], angles_to_axis_angle(s.angles_rad, frames))
+
+
+@pytest.mark.parametrize("n", [1, 40])
+def test_batched_joint_rotations_equal_the_per_joint_composition(motion, n):
+    angles = sample_motion(motion, np.linspace(0.0, motion.period_s, n)).angles_rad
+    frames = joint_frames()
+    np.testing.assert_array_equal(joint_axis_angles(angles, frames), angles_to_axis_angle(angles, frames))
