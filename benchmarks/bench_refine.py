@@ -1,14 +1,19 @@
 """Test-time refinement and segmentation target: speed, and IoU on synthetic stereo hands.
 
-Usage: .venv/bin/python benchmarks/bench_refine.py [--json out.json] [--compile on|off|both] [--eval N]
+Usage: .venv/bin/python benchmarks/bench_refine.py [--json out.json] [--backend auto|numba|torch]
+       [--compile on|off|both] [--eval N]
 
 Speed (no GL needed): ms per refinement iteration (forward + backward + SGD step of the whole loss) for one
 view and stereo at 112^2 and 224^2, measured as (time of refine() with --iters steps - time with 0 steps) /
 --iters, per run, so the per-call setup (input checks, the model at the input state, the final render) is left
-out; the full refine() call with 3 steps is reported too. Scene: the open hand model in a random pose 0.3-0.5 m
-in front of a ZED-like rig (baseline 0.12 m, f = 700 px), detection-style crops (keypoint box x 2), the true
-silhouettes as targets, the initial mesh a perturbed copy (0.1 rad per joint, 0.05 rad global, shape +-0.5,
-5 mm).
+out (the four configurations interleaved run by run, so that they see the same load); the full refine() call
+with 3 steps is reported too, and the first call of a fresh refiner (Refiner.warm_up:
+numba kernels compiled or loaded from their disk cache, torch.compile's compilation). --backend picks the soft
+rasterizer (auto = numba on the CPU); --compile (torch.compile of the renderer's kernels) only changes the
+torch backend. The loop's hand model is RefineConfig.lean_skinning's (--smplx-loop: smplx's autograd graph).
+Scene: the open hand model in a random pose 0.3-0.5 m in front of a ZED-like rig (baseline 0.12 m, f = 700 px),
+detection-style crops (keypoint box x 2), the true silhouettes as targets, the initial mesh a perturbed copy (0.1
+rad per joint, 0.05 rad global, shape +-0.5, 5 mm).
 Segmentation: ms per view of ColourSegmenter at 112^2 and 224^2 on rendered crops (needs the offscreen GL
 renderer).
 --mesh-eval N: N scenes whose targets are the true mesh's own silhouettes (no GL): silhouette IoU with the
@@ -42,9 +47,7 @@ from app.detection.crop import crop_affine, crop_intrinsics, keypoint_box  # noq
 from app.geometry.camera import project  # noqa: E402
 from app.reconstruction.mesh_losses import (  # noqa: E402
     build_mesh_topology,
-    edge_loss,
-    laplacian_loss,
-    normal_consistency_loss,
+    mesh_regularisers,
     vertex_offset_loss,
 )
 from app.reconstruction.refine import ViewTarget, build_refiner, refine_preset, views_at_size  # noqa: E402
@@ -53,6 +56,7 @@ from app.reconstruction.segmentation import (  # noqa: E402
     build_segmentation_target,
     mesh_silhouette_mask,
 )
+from app.render.soft_raster import resolved_backend  # noqa: E402
 from app.types import HandMesh, HandState  # noqa: E402
 from models.hand_model.layer import HandModel  # noqa: E402
 from models.hand_model.mano_io import load_mano_dict, open_model_path  # noqa: E402
@@ -147,42 +151,79 @@ def timed(fn) -> np.ndarray:
     return (clocks() - t0) * 1e3
 
 
-def bench_iterations(scenes: Scenes, size: int, n_views: int, compile_: bool, runs: int, iters: int) -> dict:
-    cfg = refine_preset("scaled", render_size_px=size, compile=compile_)
-    full = build_refiner(dataclasses.replace(cfg, iterations=iters), scenes.model)
-    base = build_refiner(dataclasses.replace(cfg, iterations=0), scenes.model)
-    base.renderer = full.renderer  # one (compiled) renderer for both
-    three = build_refiner(dataclasses.replace(cfg, iterations=3), scenes.model)
-    three.renderer = full.renderer
-    cases = [scenes.case(100 + k, size) for k in range(4)]
-    problems = [(c.init, mesh_targets(c.truth, c.cams, size)[:n_views]) for c in cases]
-    for init, targets in problems:  # warm-up (compiles)
-        full.refine(init, targets)
-    per_iter, calls = [], []
+def refine_config(size: int, backend: str, compile_: bool, smplx_loop: bool = False, **kw):
+    """The scaled preset at render size `size` with the benchmark's backend choices."""
+    return refine_preset("scaled", render_size_px=size, backend=backend, compile=compile_,
+                         lean_skinning=not smplx_loop, **kw)
+
+
+CONFIGS = ((112, 1), (112, 2), (224, 1), (224, 2))
+
+
+class IterationBench:
+    """One (render size, views) configuration of a mode: refiners with --iters, 0 and 3 steps sharing one
+    renderer, 4 scenes; run(k) times scene k % 4 once."""
+
+    def __init__(self, scenes: Scenes, size: int, n_views: int, mode: dict, iters: int):
+        cfg = refine_config(size, **mode)
+        self.size, self.n_views, self.mode, self.iters = size, n_views, mode, iters
+        self.backend = resolved_backend(cfg.backend)
+        self.full = build_refiner(dataclasses.replace(cfg, iterations=iters), scenes.model)
+        self.first = timed(self.full.warm_up)  # compiles / loads the kernels (numba cache, inductor cache)
+        self.base = build_refiner(dataclasses.replace(cfg, iterations=0), scenes.model)
+        self.three = build_refiner(dataclasses.replace(cfg, iterations=3), scenes.model)
+        self.base.renderer = self.three.renderer = self.full.renderer  # one (compiled) renderer for all
+        cases = [scenes.case(100 + k, size) for k in range(4)]
+        self.problems = [(c.init, mesh_targets(c.truth, c.cams, size)[:n_views]) for c in cases]
+        for init, targets in self.problems:  # warm-up
+            self.full.refine(init, targets)
+        self.per_iter, self.calls = [], []
+
+    def run(self, k: int) -> None:
+        init, targets = self.problems[k % len(self.problems)]
+        t_base = timed(lambda: self.base.refine(init, targets))
+        t_full = timed(lambda: self.full.refine(init, targets))
+        self.calls.append(timed(lambda: self.three.refine(init, targets)))
+        self.per_iter.append((t_full - t_base) / self.iters)
+
+    def result(self) -> dict:
+        return {"size": self.size, "views": self.n_views, **self.mode, "backend_resolved": self.backend,
+                "first_call_ms": {"wall": float(self.first[0]), "cpu": float(self.first[1])},
+                "per_iteration": wall_and_cpu(self.per_iter), "refine_call_3_iterations": wall_and_cpu(self.calls)}
+
+
+def bench_iterations(scenes: Scenes, mode: dict, runs: int, iters: int) -> list[dict]:
+    """Per-iteration and refine() timings of the four CONFIGS, interleaved run by run (each sees the same
+    machine load)."""
+    benches = [IterationBench(scenes, size, n_views, mode, iters) for size, n_views in CONFIGS]
     for k in range(runs):
-        init, targets = problems[k % len(problems)]
-        t_base = timed(lambda: base.refine(init, targets))  # noqa: B023 - called at once
-        t_full = timed(lambda: full.refine(init, targets))  # noqa: B023
-        calls.append(timed(lambda: three.refine(init, targets)))  # noqa: B023
-        per_iter.append((t_full - t_base) / iters)
-    return {"size": size, "views": n_views, "compile": compile_, "per_iteration": wall_and_cpu(per_iter),
-            "refine_call_3_iterations": wall_and_cpu(calls)}
+        for bench in benches:
+            bench.run(k)
+    return [b.result() for b in benches]
 
 
-def bench_breakdown(scenes: Scenes, size: int, compile_: bool, runs: int) -> dict:
-    """Where a stereo iteration's time goes: forward + backward of the hand model alone, of the silhouette MSE
-    alone (both views), and of the four mesh regularisers alone, interleaved run by run."""
-    refiner = build_refiner(refine_preset("scaled", render_size_px=size, compile=compile_), scenes.model)
+def bench_breakdown(scenes: Scenes, size: int, mode: dict, runs: int) -> dict:
+    """Where a stereo iteration's time goes: forward + backward of the loop's hand model alone (and of smplx's,
+    for reference), of the silhouette MSE alone (both views), and of the mesh regularisers alone (L_v + the
+    refiner's L_n + L_lap + 0.1 L_edge), interleaved run by run."""
+    refiner = build_refiner(refine_config(size, **mode), scenes.model)
     case = scenes.case(100, size)
     views = views_at_size(mesh_targets(case.truth, case.cams, size), size)
     topo = build_mesh_topology(scenes.model.faces, scenes.model.num_verts)
     st = case.init.state
     pose, shape, transl = (torch.from_numpy(a)[None].requires_grad_(True) for a in (st.pose, st.shape, st.transl_m))
+    dshape = torch.zeros(1, 10, requires_grad=True)
     dv = torch.zeros(scenes.model.num_verts, 3, requires_grad=True)
     verts = torch.from_numpy(case.init.verts_m)
+    shaped = refiner.skin.shaped(shape) if refiner.skin is not None else None
 
     def model_step():
-        scenes.model(pose, shape, transl).verts_m.sum().backward()
+        if refiner.skin is None:
+            return smplx_step()
+        (refiner.skin(shaped, pose, dshape) + transl).sum().backward()
+
+    def smplx_step():
+        scenes.model(pose, shape + dshape, transl).verts_m.sum().backward()
 
     def render_step():
         v = (verts + dv)[None] @ views.R.transpose(1, 2) + views.t[:, None, :]
@@ -190,17 +231,17 @@ def bench_breakdown(scenes: Scenes, size: int, compile_: bool, runs: int) -> dic
 
     def regulariser_step():
         v = verts + dv
-        (vertex_offset_loss(dv) + normal_consistency_loss(v, topo) + laplacian_loss(v, topo)
-         + 0.1 * edge_loss(v, topo)).backward()
+        (vertex_offset_loss(dv) + mesh_regularisers(v, topo, 1.0, 1.0, 0.1)).backward()
 
-    parts = {"hand_model": model_step, "silhouette_2_views": render_step, "regularisers": regulariser_step}
+    parts = {"hand_model": model_step, "hand_model_smplx": smplx_step, "silhouette_2_views": render_step,
+             "regularisers": regulariser_step}
     for fn in parts.values():  # warm-up (compiles)
         fn()
     times: dict = {k: [] for k in parts}
     for _ in range(runs):
         for name, fn in parts.items():
             times[name].append(timed(fn))
-    return {"size": size, "compile": compile_, **{k: wall_and_cpu(v) for k, v in times.items()}}
+    return {"size": size, **mode, **{k: wall_and_cpu(v) for k, v in times.items()}}
 
 
 def render_case(scenes: Scenes, case: Case, renderers: dict, size: int):
@@ -331,21 +372,37 @@ def bench_segmentation(scenes: Scenes, size: int, runs: int) -> dict:
     return {"size": size, **out}
 
 
+def timing_modes(args) -> list[dict]:
+    """The (backend, compile_, smplx_loop) combinations to time; compile only matters for the torch backend."""
+    compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    if resolved_backend(args.backend) != "torch":
+        compiles = compiles[:1]
+    return [{"backend": args.backend, "compile_": c, "smplx_loop": args.smplx_loop} for c in compiles]
+
+
+def mode_name(mode: dict) -> str:
+    backend = resolved_backend(mode["backend"])
+    name = f"{backend}{' + torch.compile' if backend == 'torch' and mode['compile_'] else ''}"
+    return name + (" (smplx in the loop)" if mode["smplx_loop"] else "")
+
+
 def run_timings(scenes: Scenes, args, out: dict) -> None:
     """The speed figures (module docstring), printed and stored in out."""
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
-    for compile_ in modes:
-        for size, n_views in ((112, 1), (112, 2), (224, 1), (224, 2)):
-            r = bench_iterations(scenes, size, n_views, compile_, args.runs, args.iters)
+    for mode in timing_modes(args):
+        load = os.getloadavg()[0]
+        for r in bench_iterations(scenes, mode, args.runs, args.iters):
+            r["load_avg_1min"] = [load, os.getloadavg()[0]]
             out.setdefault("refine", []).append(r)
-            print(f"refine compile={compile_!s:5} {size}^2 views={n_views}: per iteration "
-                  f"{fmt(r['per_iteration'])}; refine() with 3 iterations {fmt(r['refine_call_3_iterations'])}",
-                  flush=True)
+            print(f"refine {mode_name(mode)} {r['size']}^2 views={r['views']} (load {load:.1f} -> "
+                  f"{r['load_avg_1min'][1]:.1f}): per iteration {fmt(r['per_iteration'])}; refine() with 3 "
+                  f"iterations {fmt(r['refine_call_3_iterations'])}; first call {r['first_call_ms']['wall'] / 1e3:.2f}"
+                  " s wall", flush=True)
         for size in (112, 224):
-            r = bench_breakdown(scenes, size, compile_, args.runs)
+            r = bench_breakdown(scenes, size, mode, args.runs)
             out.setdefault("breakdown", []).append(r)
-            print(f"breakdown compile={compile_!s:5} {size}^2 stereo, fwd + bwd: " + "; ".join(
-                f"{k} {fmt(r[k])}" for k in ("hand_model", "silhouette_2_views", "regularisers")), flush=True)
+            print(f"breakdown {mode_name(mode)} {size}^2 stereo, fwd + bwd: " + "; ".join(
+                f"{k} {fmt(r[k])}" for k in ("hand_model", "hand_model_smplx", "silhouette_2_views",
+                                             "regularisers")), flush=True)
     for size in () if args.no_segmentation else (112, 224):
         r = bench_segmentation(scenes, size, args.runs)
         out.setdefault("segmentation", []).append(r)
@@ -356,7 +413,12 @@ def run_timings(scenes: Scenes, args, out: dict) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the results to this file")
-    ap.add_argument("--compile", choices=("off", "on", "both"), default="both")
+    ap.add_argument("--backend", choices=("auto", "numba", "torch"), default="auto",
+                    help="soft rasterizer backend (auto = numba on the CPU when importable)")
+    ap.add_argument("--compile", choices=("off", "on", "both"), default="off",
+                    help="torch.compile the torch backend's kernels (ignored by numba)")
+    ap.add_argument("--smplx-loop", action="store_true", help="pose the hand through smplx inside the loop "
+                    "(RefineConfig.lean_skinning=False)")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--iters", type=int, default=5, help="steps per timed refine() call")
     ap.add_argument("--eval", type=int, default=0, help="rendered stereo scenes for the IoU figures (0 = none)")

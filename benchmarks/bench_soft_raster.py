@@ -1,6 +1,10 @@
 """Soft silhouette renderer speed: ms per forward + backward of the silhouette MSE loss.
 
-Usage: .venv/bin/python benchmarks/bench_soft_raster.py [--json out.json] [--compile off|on|both]
+Usage: .venv/bin/python benchmarks/bench_soft_raster.py [--json out.json] [--backend auto|numba|torch|all]
+       [--compile off|on|both]
+
+Backends (SoftRasterConfig.backend): numba (the fused CPU kernels, float32 pair loops for float32 input), torch
+(the per-pair tensor kernels; --compile on runs them through torch.compile). all = numba, then torch.
 
 Scene: an icosphere (subdivisions 3: 642 vertices, 1280 faces; a MANO hand has 778 / 1538) of radius
 --radius-m at 0.4 m in front of a pinhole camera with f = 1.5 W: 0.1 m (a hand's length across, spans 75 % of
@@ -34,6 +38,7 @@ from app.render import (  # noqa: E402
     SoftSilhouetteShader,
     build_soft_silhouette_renderer,
 )
+from app.render.soft_raster import resolved_backend  # noqa: E402
 
 
 def make_scene(size: int, n_views: int, radius_m: float, dtype=torch.float32):
@@ -81,34 +86,40 @@ def dense_silhouette(verts, faces, K, cfg: SoftRasterConfig):
 
 
 def time_iterations(render, verts, faces, K, target, runs: int, warmup: int):
-    """Median and p95 ms of forward + backward of mean((S - target)^2) w.r.t. a vertex offset."""
+    """Median and p95 ms (wall; CPU of this process in "cpu") of forward + backward of mean((S - target)^2)
+    w.r.t. a vertex offset."""
     offset = torch.zeros_like(verts, requires_grad=True)
-    times = []
+    times, cpu = [], []
     for i in range(warmup + runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = ((render(verts + offset, faces, K) - target) ** 2).mean()
         loss.backward()
-        dt = (time.perf_counter() - t0) * 1e3
+        dt, dc = (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
         offset.grad = None
         if i >= warmup:
             times.append(dt)
-    times.sort()
-    return {"median_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
-            "runs": runs}
+            cpu.append(dc)
+    return {**percentiles(times), "cpu": percentiles(cpu), "runs": runs}
 
 
-def bench_case(size, n_views, radius_m, compile_, runs, warmup):
-    cfg = SoftRasterConfig(image_size=(size, size), compile=compile_)
+def percentiles(samples: list[float]) -> dict:
+    s = sorted(samples)
+    return {"median_ms": statistics.median(s), "p95_ms": s[min(len(s) - 1, int(0.95 * len(s)))]}
+
+
+def bench_case(size, n_views, radius_m, backend, compile_, runs, warmup):
+    cfg = SoftRasterConfig(image_size=(size, size), backend=backend, compile=compile_)
     render = build_soft_silhouette_renderer(cfg)
     verts, faces, K = make_scene(size, n_views, radius_m)
+    eager_cfg = dataclasses.replace(cfg, backend="torch", compile=False)
     with torch.no_grad():
         target = render(verts + torch.tensor([0.01, 0.0, 0.0]), faces, K)
-        frags = render.rasterizer(verts, faces, K)
-        eager = SoftSilhouetteRenderer(SoftRasterizer(cfg), SoftSilhouetteShader(cfg))
+        frags = SoftRasterizer(eager_cfg)(verts, faces, K)
+        eager = SoftSilhouetteRenderer(SoftRasterizer(eager_cfg), SoftSilhouetteShader(eager_cfg))
         diff = float((render(verts, faces, K) - eager(verts, faces, K)).abs().max())
     res = time_iterations(render, verts, faces, K, target, runs, warmup)
-    res.update(size=size, views=n_views, compile=compile_, max_abs_diff_vs_eager=diff,
-               candidate_pairs=int(frags.pixel_index.numel()),
+    res.update(size=size, views=n_views, backend=resolved_backend(backend), compile=compile_,
+               max_abs_diff_vs_torch_eager=diff, candidate_pairs=int(frags.pixel_index.numel()),
                kept_pairs=int(torch.isfinite(frags.signed_dist2_px2).sum()))
     return res
 
@@ -128,7 +139,9 @@ def bench_dense(size, radius_m, runs):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="write the results to this file")
-    ap.add_argument("--compile", choices=("off", "on", "both"), default="both")
+    ap.add_argument("--backend", choices=("auto", "numba", "torch", "all"), default="all")
+    ap.add_argument("--compile", choices=("off", "on", "both"), default="off",
+                    help="torch.compile the torch backend's kernels (ignored by numba)")
     ap.add_argument("--radius-m", type=float, nargs="+", default=[0.1, 0.05])
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
@@ -136,18 +149,22 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    compiles = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+    backends = ["numba", "torch"] if args.backend == "all" else [args.backend]
+    modes = [(b, c) for b in backends for c in (compiles if resolved_backend(b) == "torch" else compiles[:1])]
     results = []
     for radius_m in args.radius_m:
-        for compile_ in modes:
+        for backend, compile_ in modes:
             for size in (112, 224):
                 for n_views in (1, 2):
-                    r = bench_case(size, n_views, radius_m, compile_, args.runs, args.warmup)
-                    r.update(impl="sparse", radius_m=radius_m)
+                    r = bench_case(size, n_views, radius_m, backend, compile_, args.runs, args.warmup)
+                    r.update(impl="sparse", radius_m=radius_m, load_avg_1min=os.getloadavg()[0])
                     results.append(r)
-                    print(f"sparse r={radius_m} m compile={compile_!s:5} {size}^2 views={n_views}: median "
-                          f"{r['median_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms, pairs {r['candidate_pairs']} -> "
-                          f"{r['kept_pairs']}, max |compiled - eager| {r['max_abs_diff_vs_eager']:.1e}", flush=True)
+                    name = r["backend"] + (" + torch.compile" if r["backend"] == "torch" and compile_ else "")
+                    print(f"sparse r={radius_m} m {name} {size}^2 views={n_views} (load {r['load_avg_1min']:.1f}): "
+                          f"median {r['median_ms']:.2f} ms wall, {r['cpu']['median_ms']:.2f} ms CPU, p95 "
+                          f"{r['p95_ms']:.2f} ms wall, pairs {r['candidate_pairs']} -> {r['kept_pairs']}, max "
+                          f"|S - torch eager S| {r['max_abs_diff_vs_torch_eager']:.1e}", flush=True)
     if args.dense_runs > 0:
         radius_m = args.radius_m[0]
         dense = bench_dense(112, radius_m, args.dense_runs)
@@ -157,10 +174,11 @@ def main(argv=None):
             if r["impl"] == "sparse" and r["size"] == 112 and r["views"] == 1 and r["radius_m"] == radius_m:
                 r["speedup_vs_dense"] = dense["median_ms"] / r["median_ms"]
                 print(f"dense 112^2 views=1 r={radius_m} m: median {dense['median_ms']:.0f} ms "
-                      f"({r['speedup_vs_dense']:.0f}x the sparse renderer with compile={r['compile']}); "
+                      f"({r['speedup_vs_dense']:.0f}x the {r['backend']} renderer, compile={r['compile']}); "
                       f"max |sparse - dense| {dense['max_abs_diff_vs_sparse']:.1e}")
     out = {"threads": args.threads, "torch": torch.__version__, "load_avg_1min_at_end": os.getloadavg()[0],
-           "note": "shared 2-core CPU, other jobs running", "results": results}
+           "note": "shared 2-core CPU, other jobs running; wall in median_ms / p95_ms, process CPU in cpu",
+           "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return out

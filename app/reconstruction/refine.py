@@ -15,7 +15,7 @@ Loss (paper eq. 5, every term mean-reduced, lengths in metres):
     L = w_sil L_sil + w_offset L_v + w_normal L_n + w_laplacian L_lap + w_edge L_edge
     L_sil = mean over views and pixels of (S_mesh - S_target)^2   (stereo: the mean over both views, eq. 8)
 with paper weights 1, 1, 1, 1, 0.1 (the thesis drops L_v: w_offset = 0). S_mesh is the soft silhouette of
-app/render/soft_raster.py in each view's crop camera. Offsets are updated by torch.optim.SGD (lr 0.002,
+app/render/soft_raster.py in each view's crop camera. Offsets are updated by SGD with momentum (lr 0.002,
 momentum 0.9 in the paper).
 
 Presets (refine_preset; measured in docs/PERFORMANCE.md, "Refinement and segmentation target"):
@@ -26,15 +26,24 @@ Presets (refine_preset; measured in docs/PERFORMANCE.md, "Refinement and segment
   synthetic hand and the input mesh comes back. Without L_n the mesh moves but the IoU falls.
 - 'scaled': the same loss, optimiser, lr and momentum with per-offset lr multipliers (pose x30, shape x3000,
   vertices x0.005, translation x0.05; chosen on 8 synthetic stereo hands, checked on others): 3 iterations
-  raise the silhouette IoU from 0.75 to 0.83 and lower the vertex error from 11.8 to 9.4 mm.
+  raise the silhouette IoU from 0.77 to 0.84 and lower the vertex error from 11.8 to 9.5 mm.
 
 IoU (before / after) is the mean over views of |S_mesh > 0.5 and S_target > 0.5| / |S_mesh > 0.5 or S_target
 > 0.5| at the render size (1 for a view where both are empty).
+
+Speed (CPU, one torch thread; docs/PERFORMANCE.md): inside the loop the hand is posed by LeanSkinning (numba,
+hand-written backward) instead of smplx's autograd graph, the silhouettes come from the numba renderer
+(SoftRasterConfig backend 'auto'), L_n + L_lap + L_edge from one fused kernel (mesh_regularisers) and the step
+from MomentumSGD: the same numbers as the plain torch path to float rounding. The numba kernels compile once
+per machine (cached on disk); Refiner.warm_up() triggers that (or the cache load) before a live loop.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +52,7 @@ import torch
 from app.reconstruction.mesh_losses import (
     MeshTopology,
     build_mesh_topology,
-    edge_loss,
-    laplacian_loss,
-    normal_consistency_loss,
+    mesh_regularisers,
     vertex_offset_loss,
 )
 from app.render import PairLimitError, SoftRasterConfig, build_soft_silhouette_renderer
@@ -61,10 +68,13 @@ class RefineConfig:
 
     iterations: SGD steps (paper figures: 3; 10 and 15 also reported). render_size_px: the soft silhouettes
     are rendered at render_size_px^2 (112 or 224); target masks of another size are resampled to it.
-    lr, momentum: torch.optim.SGD. lr_pose, lr_shape, lr_verts, lr_transl: per-offset multipliers of lr
-    (all 1 in the paper). w_*: loss weights (paper: 1, 1, 1, 1, 0.1; thesis: w_offset = 0).
-    sigma_px2: soft rasterizer temperature (px^2 at render size). compile: torch.compile the renderer's
-    kernels (first call slow; see app/render/soft_raster.py).
+    lr, momentum: SGD (torch.optim.SGD's update, MomentumSGD). lr_pose, lr_shape, lr_verts, lr_transl:
+    per-offset multipliers of lr (all 1 in the paper). w_*: loss weights (paper: 1, 1, 1, 1, 0.1; thesis: w_offset = 0).
+    sigma_px2: soft rasterizer temperature (px^2 at render size). backend: the soft rasterizer's
+    (SoftRasterConfig.backend: 'auto' = numba on the CPU when importable). compile: torch.compile the
+    renderer's kernels when it runs the torch backend (first call slow; see app/render/soft_raster.py; the
+    numba backend ignores it). lean_skinning: inside the loop, pose the hand through LeanSkinning (the
+    same vertices, ~10x faster on the CPU) when it applies; the returned mesh always comes from the hand model.
     Divergence guard: a step is rejected (the input mesh comes back, RefineResult.diverged = True) when the
     loss or any gradient is not finite, the mesh has NaN/inf, any vertex moved more than max_move_m from the
     input, the loss rose above max_loss_ratio x its first value, or the silhouettes need more than max_pairs
@@ -86,7 +96,9 @@ class RefineConfig:
     w_laplacian: float = 1.0
     w_edge: float = 0.1
     sigma_px2: float = 0.25
+    backend: str = "auto"
     compile: bool = True
+    lean_skinning: bool = True
     max_pairs: int = 2_000_000
     max_move_m: float = 0.05
     max_loss_ratio: float = 10.0
@@ -107,8 +119,8 @@ class RefineConfig:
     @property
     def raster(self) -> SoftRasterConfig:
         size = (self.render_size_px, self.render_size_px)
-        return SoftRasterConfig(image_size=size, sigma_px2=self.sigma_px2, compile=self.compile,
-                                max_pairs=self.max_pairs)
+        return SoftRasterConfig(image_size=size, sigma_px2=self.sigma_px2, backend=self.backend,
+                                compile=self.compile, max_pairs=self.max_pairs)
 
 
 PRESETS = ("paper", "scaled")
@@ -194,6 +206,96 @@ class _Start:
     shape: torch.Tensor
     transl: torch.Tensor
     residual: torch.Tensor
+    shaped: tuple = ()  # LeanSkinning.shaped(shape) when the refiner has a lean skinning
+
+
+class LeanSkinning:
+    """The hand model's posed vertices for the refinement loop, through the numba kernels of _refine_kernels.py
+    (forward and hand-written backward; ~0.2 ms against ~2 ms for smplx's autograd graph on the CPU).
+
+    Same function as the HandModel (smplx.MANO, pose2rot, pose_mean added) without the translation:
+    shaped(shape) precomputes the template shaped by a fixed (1, 10) shape once per refine() call, then
+    __call__(shaped, pose (1, 48), dshape (1, 10)) -> (V, 3) vertices in pose's dtype, metres, differentiable
+    w.r.t. pose and dshape (the shape is shape + dshape). float64 inside."""
+
+    def __init__(self, mano):
+        def f64(t):
+            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64)
+
+        shapedirs = f64(mano.shapedirs)  # (V, 3, S)
+        self.template, self.J_regressor = f64(mano.v_template), f64(mano.J_regressor)
+        self.SD = np.ascontiguousarray(shapedirs.reshape(-1, shapedirs.shape[-1]))
+        joint_dirs = np.einsum("jv,vks->jks", self.J_regressor, shapedirs)  # (J, 3, S)
+        self.JD = np.ascontiguousarray(joint_dirs.reshape(-1, shapedirs.shape[-1]))
+        self.posedirs, self.pose_mean = f64(mano.posedirs), f64(mano.pose_mean)
+        weights = f64(mano.lbs_weights)
+        rows, cols = np.nonzero(weights)
+        self.w_ptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(weights))))).astype(np.int64)
+        self.w_idx, self.w_val = cols.astype(np.int64), np.ascontiguousarray(weights[rows, cols])
+        self.parents = mano.parents.detach().cpu().numpy().astype(np.int64)
+
+    @classmethod
+    def of(cls, hand_model) -> LeanSkinning | None:
+        """The lean skinning of a HandModel (models/hand_model/layer.py), or None where it does not apply: numba
+        missing, a model on another device, no smplx MANO inside, joints not in parent-first order, or
+        vertices that differ from the model's (checked once, on a bent pose)."""
+        mano = getattr(hand_model, "mano", None)
+        needed = ("v_template", "shapedirs", "posedirs", "J_regressor", "lbs_weights", "parents", "pose_mean")
+        if importlib.util.find_spec("numba") is None or mano is None or not all(hasattr(mano, n) for n in needed):
+            return None
+        if hand_model.faces.device.type != "cpu" or getattr(mano, "use_pca", False):
+            return None
+        parents = mano.parents.tolist()
+        if parents[0] != -1 or any(not 0 <= p < j for j, p in enumerate(parents) if j):
+            return None
+        skin = cls(mano)
+        return skin if skin.matches(hand_model) else None
+
+    def matches(self, hand_model, tol_m: float = 1e-5) -> bool:
+        """Whether the vertices agree with hand_model's within tol_m on a fixed bent pose and shape."""
+        g = torch.Generator().manual_seed(0)
+        pose, shape = 0.3 * torch.randn(1, 48, generator=g), torch.randn(1, 10, generator=g)
+        with torch.no_grad():
+            ref = hand_model(pose, shape).verts_m[0]
+            ours = self(self.shaped(shape * 0.5), pose, shape * 0.5)
+        return bool((ref - ours).abs().max() <= tol_m)
+
+    def shaped(self, shape: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """shape (1, 10) -> (v_shaped0 (V, 3), J0 (J, 3)) float64: the template and its joints for that shape."""
+        betas = shape.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        v_shaped = self.template + (self.SD @ betas).reshape(-1, 3)
+        return np.ascontiguousarray(v_shaped), np.ascontiguousarray(self.J_regressor @ v_shaped)
+
+    def __call__(self, shaped: tuple, pose: torch.Tensor, dshape: torch.Tensor) -> torch.Tensor:
+        return _LeanSkinningFn.apply(pose, dshape, shaped, self)
+
+
+class _LeanSkinningFn(torch.autograd.Function):
+    """pose (1, 48), dshape (1, 10) -> (V, 3) vertices (LeanSkinning); non-differentiable: shaped, skinning."""
+
+    @staticmethod
+    def forward(ctx, pose, dshape, shaped, skin: LeanSkinning):
+        from app.reconstruction import _refine_kernels as rk
+
+        full = pose.detach().cpu().numpy().astype(np.float64).reshape(-1) + skin.pose_mean
+        ds = dshape.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        verts, *saved = rk.lbs_forward(full, ds, *shaped, skin.SD, skin.JD, skin.posedirs, skin.w_ptr,
+                                       skin.w_idx, skin.w_val, skin.parents)
+        ctx.full, ctx.saved, ctx.skin = full, saved, skin
+        return torch.from_numpy(verts).to(dtype=pose.dtype, device=pose.device)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_verts):
+        from app.reconstruction import _refine_kernels as rk
+
+        skin = ctx.skin
+        g = np.ascontiguousarray(grad_verts.detach().cpu().numpy(), dtype=np.float64)
+        g_pose, g_shape = rk.lbs_backward(g, ctx.full, *ctx.saved, skin.SD, skin.JD, skin.posedirs, skin.w_ptr,
+                                          skin.w_idx, skin.w_val, skin.parents)
+        out = (torch.from_numpy(x)[None].to(dtype=grad_verts.dtype, device=grad_verts.device)
+               for x in (g_pose, g_shape))
+        return *out, None, None
 
 
 @dataclass
@@ -219,6 +321,7 @@ class Refiner:
         self.topo: MeshTopology = build_mesh_topology(hand_model.faces, hand_model.num_verts)
         self.device = hand_model.faces.device
         self._faces_np = hand_model.faces.cpu().numpy()
+        self.skin = LeanSkinning.of(hand_model) if cfg.lean_skinning else None
 
     def refine(self, mesh: HandMesh, targets) -> RefineResult:
         """mesh: the initialiser's HandMesh (verts in metres, left-camera frame) whose state made it with this
@@ -241,17 +344,38 @@ class Refiner:
         out = _refined_mesh(mesh, start, offsets, verts, keypoints, self.model.tip_vertex_ids)
         return RefineResult(out, iou_before, iou_after, False, run.steps, tuple(run.losses))
 
+    def warm_up(self) -> float:
+        """Runs one stereo refinement step on the hand model's own mesh so that the numba kernels are compiled
+        (first run on a machine: ~20 s on the loaded 2-core CPU, then cached on disk) or loaded from the cache
+        (~0.5 s) now rather than on the first live frame. Returns the seconds it took (wall)."""
+        t0 = time.perf_counter()
+        state = HandState(np.zeros(48, np.float32), np.zeros(10, np.float32), np.array([0.0, 0.0, 0.4], np.float32),
+                          self.model.is_left)
+        with torch.no_grad():
+            out = self.model(*(torch.from_numpy(a)[None].to(self.device) for a in (state.pose, state.shape,
+                                                                                    state.transl_m)))
+        mesh = HandMesh(0, 0, _np(out.verts_m), self._faces_np.astype(np.int64), _np(out.keypoints_m), state)
+        size = self.cfg.render_size_px
+        K = np.array([[2.0 * size, 0.0, size / 2], [0.0, 2.0 * size, size / 2], [0.0, 0.0, 1.0]])
+        right = np.eye(4)
+        right[0, 3] = -0.12
+        mask = np.zeros((size, size), np.float32)
+        mask[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 1.0
+        once = Refiner(dataclasses.replace(self.cfg, iterations=1), self.model, self.renderer)
+        once.refine(mesh, [ViewTarget(mask, K, np.eye(4)), ViewTarget(mask, K, right)])
+        return time.perf_counter() - t0
+
     def _descend(self, start: _Start, offsets: dict, views: _Views, run: _Progress) -> None:
         """cfg.iterations SGD steps on the offsets (in place), recorded in run. Raises _Diverged when the guard
         fires."""
-        optimiser = torch.optim.SGD(self._groups(offsets), lr=self.cfg.lr, momentum=self.cfg.momentum)
+        optimiser = MomentumSGD(self._groups(offsets), momentum=self.cfg.momentum)
         for step in range(self.cfg.iterations):
             loss, sil = self._loss(start, offsets, views)
             if step == 0:
                 run.iou_before = silhouette_iou(sil, views.mask)
             run.losses.append(float(loss.detach()))
             self._check_loss(run.losses)
-            optimiser.zero_grad(set_to_none=True)
+            optimiser.zero_grad()
             loss.backward()
             _check_grads(offsets)
             optimiser.step()
@@ -287,7 +411,7 @@ class Refiner:
             raise ValueError(f"Refiner.refine: mesh.verts_m is {worst * 1000:.1f} mm from the hand model's output "
                              "for mesh.state; the mesh must come from the same hand model (MANO vs open model?) "
                              "with its state, or raise RefineConfig.max_state_mismatch_m")
-        return _Start(verts_in, pose, shape, transl, residual)
+        return _Start(verts_in, pose, shape, transl, residual, self.skin.shaped(shape) if self.skin else ())
 
     def _groups(self, offsets: dict) -> list[dict]:
         c = self.cfg
@@ -301,22 +425,34 @@ class Refiner:
         out = self.model(start.pose + offsets["dp"], start.shape + offsets["ds"], start.transl + offsets["dc"])
         verts = out.verts_m[0] + start.residual + offsets["dv"]
         self._check_mesh(verts.detach(), start)
-        verts_cam = verts[None] @ views.R.transpose(1, 2) + views.t[:, None, :]
-        return verts, out.keypoints_m[0], self.renderer(verts_cam, self.model.faces, views.K)
+        return verts, out.keypoints_m[0], self.renderer(self._to_views(verts, views), self.model.faces, views.K)
+
+    @staticmethod
+    def _to_views(verts: torch.Tensor, views: _Views) -> torch.Tensor:
+        """(V, 3) left-camera-frame vertices -> (B, V, 3) in each view's camera frame."""
+        return verts[None] @ views.R.transpose(1, 2) + views.t[:, None, :]
 
     def _loss(self, start: _Start, offsets: dict, views: _Views):
         """Step 4: the weighted loss of paper eq. 5 (scalar) and the silhouettes (B, S, S)."""
         c = self.cfg
-        verts, _, sil = self._render(start, offsets, views)
+        verts, sil = self._posed_silhouettes(start, offsets, views)
         loss = c.w_sil * ((sil - views.mask) ** 2).mean()
-        terms = ((c.w_offset, lambda: vertex_offset_loss(offsets["dv"])),
-                 (c.w_normal, lambda: normal_consistency_loss(verts, self.topo)),
-                 (c.w_laplacian, lambda: laplacian_loss(verts, self.topo)),
-                 (c.w_edge, lambda: edge_loss(verts, self.topo)))
-        for weight, term in terms:
-            if weight > 0:
-                loss = loss + weight * term()
+        if c.w_offset > 0:
+            loss = loss + c.w_offset * vertex_offset_loss(offsets["dv"])
+        if max(c.w_normal, c.w_laplacian, c.w_edge) > 0:
+            loss = loss + mesh_regularisers(verts, self.topo, c.w_normal, c.w_laplacian, c.w_edge)
         return loss, sil
+
+    def _posed_silhouettes(self, start: _Start, offsets: dict, views: _Views):
+        """The loop's H (V, 3) and silhouettes (B, S, S): as _render, through the lean skinning when available
+        (same vertices; no keypoints)."""
+        if self.skin is None:
+            verts, _, sil = self._render(start, offsets, views)
+            return verts, sil
+        posed = self.skin(start.shaped, start.pose + offsets["dp"], offsets["ds"])
+        verts = posed + (start.transl + offsets["dc"]) + start.residual + offsets["dv"]
+        self._check_mesh(verts.detach(), start)
+        return verts, self.renderer(self._to_views(verts, views), self.model.faces, views.K)
 
     # -- guard --------------------------------------------------------------------------------------------
 
@@ -329,12 +465,43 @@ class Refiner:
             raise _Diverged(f"loss rose from {losses[0]:.3g} to {value:.3g} at step {step}")
 
     def _check_mesh(self, verts: torch.Tensor, start: _Start) -> None:
-        if not bool(torch.isfinite(verts).all()):
+        move = float((verts - start.verts_in).norm(dim=1).max())  # NaN / inf vertices give a NaN / inf move
+        if not math.isfinite(move):
             raise _Diverged("the refined mesh has NaN/inf vertices")
-        move = float((verts - start.verts_in).norm(dim=1).max())
         if move > self.cfg.max_move_m:
             raise _Diverged(f"a vertex moved {move * 1000:.1f} mm from the input (> max_move_m = "
                             f"{self.cfg.max_move_m * 1000:.0f} mm)")
+
+
+class MomentumSGD:
+    """torch.optim.SGD's update with momentum (no dampening, Nesterov or weight decay) for a few tensors,
+    without torch.optim's per-step bookkeeping (~0.2 ms a step on the CPU): per tensor p with gradient g,
+    b = g on its first step, then b = momentum b + g, and p -= lr b (momentum 0: p -= lr g).
+    groups: [{"params": [tensors], "lr": float}, ...] as for torch.optim.SGD."""
+
+    def __init__(self, groups: list[dict], momentum: float):
+        self.items = [(p, float(g["lr"])) for g in groups for p in g["params"]]
+        self.momentum = float(momentum)
+        self.buffers: list[torch.Tensor | None] = [None] * len(self.items)
+
+    def zero_grad(self) -> None:
+        for p, _ in self.items:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        for i, (p, lr) in enumerate(self.items):
+            if p.grad is None:
+                continue
+            step = p.grad
+            if self.momentum != 0:
+                buf = self.buffers[i]
+                if buf is None:
+                    buf = self.buffers[i] = step.detach().clone()
+                else:
+                    buf.mul_(self.momentum).add_(step)
+                step = buf
+            p.add_(step, alpha=-lr)
 
 
 def _zero_offsets(n_verts: int, device) -> dict:

@@ -3,6 +3,7 @@
 from app.render._soft_pairs import PairLimitError
 from app.render.hard_raster import HardFragments, HardRasterConfig, hard_rasterize
 from app.render.soft_raster import (
+    NumbaSilhouetteRenderer,
     SoftPairFragments,
     SoftRasterConfig,
     SoftRasterizer,
@@ -14,6 +15,7 @@ from app.render.soft_raster import (
 __all__ = [
     "HardFragments",
     "HardRasterConfig",
+    "NumbaSilhouetteRenderer",
     "PairLimitError",
     "SoftPairFragments",
     "SoftRasterConfig",

@@ -15,6 +15,11 @@ The product is evaluated as 1 - exp(sum_f log(1 - D_f)) with log(1 - D) = -softp
 is exact and needs no clamp of D. Only the (pixel, face) pairs inside each face's pixel box grown by r are
 evaluated (see _soft_pairs.py); a dense pixels x faces reference lives in tests/app/render.
 
+Backends (SoftRasterConfig.backend): 'numba' (NumbaSilhouetteRenderer, the default on the CPU): the same
+pairs and formula in two fused numba kernels per view (_soft_numba.py: forward, and a hand-written backward
+that recomputes each pair), ~10x faster than the eager torch kernels; 'torch' (SoftSilhouetteRenderer): the
+per-pair tensor kernels of _soft_pairs.py (any device; torch.compile optional); 'pytorch3d'.
+
 Faces with a vertex at z <= znear_m are dropped (counted per view in the fragments). When the candidate pair
 count exceeds max_pairs the rasterizer raises PairLimitError (no silent coarser fallback: a hand crop never
 needs that many, so it signals bad input).
@@ -27,12 +32,13 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from app.render import _soft_pairs as sp
 from app.render._soft_pairs import PairLimitError  # noqa: F401 - re-exported
 
-BACKENDS = ("torch", "pytorch3d", "auto")
+BACKENDS = ("numba", "torch", "pytorch3d", "auto")
 
 
 @dataclass(frozen=True)
@@ -41,11 +47,14 @@ class SoftRasterConfig:
 
     image_size: (H, W) pixels. sigma_px2: sigmoid temperature in px^2. eps: D below which a face is left out
     (sets the blur radius). max_pairs: cap on candidate (pixel, face) pairs per call, all views together.
-    znear_m: faces with a vertex at z <= znear_m (metres, camera frame) are dropped. backend: 'torch',
-    'pytorch3d' (needs pytorch3d) or 'auto' (pytorch3d when importable and CUDA is available, else torch).
-    compile: run the per-pair kernels through torch.compile (dynamic shapes; ~5x faster on CPU). The first call
-    compiles (~15-25 s on a busy 2-core CPU, cached on disk by inductor for later processes, so warm the
-    renderer up before the live loop); any compile failure falls back to eager with one warning.
+    znear_m: faces with a vertex at z <= znear_m (metres, camera frame) are dropped. backend: 'numba' (the CPU
+    fast path, _soft_numba.py: fused kernels, float64 inside, tensors moved to the CPU and back), 'torch' (the
+    per-pair tensor kernels of _soft_pairs.py, any device), 'pytorch3d' (needs pytorch3d) or 'auto' (pytorch3d
+    when importable and CUDA is available, else numba when importable, else torch).
+    compile: torch backend only: run the per-pair kernels through torch.compile (dynamic shapes; ~5x faster
+    on CPU). The first call compiles (~15-25 s on a busy 2-core CPU, cached on disk by inductor for later
+    processes, so warm the renderer up before the live loop); any compile failure falls back to eager with
+    one warning. (The numba kernels compile once per machine, ~10 s, cached on disk in __pycache__.)
     pytorch3d_faces_per_pixel: PyTorch3D backend only, faces kept per pixel.
     """
 
@@ -54,7 +63,7 @@ class SoftRasterConfig:
     eps: float = 1e-4
     max_pairs: int = 2_000_000
     znear_m: float = 0.01
-    backend: str = "torch"
+    backend: str = "auto"
     compile: bool = True
     pytorch3d_faces_per_pixel: int = 50
 
@@ -99,23 +108,42 @@ class SoftPairFragments:
 
 def check_mesh_inputs(verts_cam_m, faces, K):
     """Validate (B, V, 3) verts, (F, 3) faces and (B, 3, 3) or (3, 3) K; returns faces int64, K (B, 3, 3)."""
+    _check_verts(verts_cam_m)
+    faces = check_faces(faces, verts_cam_m.shape[1])
+    K = check_intrinsics(K, verts_cam_m)
+    _check_finite(verts_cam_m)
+    return faces.to(verts_cam_m.device), K
+
+
+def _check_verts(verts_cam_m) -> None:
     if not (torch.is_tensor(verts_cam_m) and verts_cam_m.ndim == 3 and verts_cam_m.shape[-1] == 3):
         raise ValueError(f"verts_cam_m: expected a (B, V, 3) tensor, got {_shape(verts_cam_m)}")
     if not verts_cam_m.is_floating_point():
         raise ValueError(f"verts_cam_m: expected a float tensor, got {verts_cam_m.dtype}")
+
+
+def _check_finite(verts_cam_m) -> None:
+    if not bool(torch.isfinite(verts_cam_m).all()):
+        raise ValueError("verts_cam_m: contains NaN or inf; check the hand model output before rendering")
+
+
+def check_faces(faces, n_verts: int) -> torch.Tensor:
+    """(F, 3) integer faces with indices in [0, n_verts) -> int64 tensor (same device)."""
     if not (torch.is_tensor(faces) and faces.ndim == 2 and faces.shape[1] == 3) or faces.is_floating_point():
         raise ValueError(f"faces: expected an integer (F, 3) tensor, got {_shape(faces)}")
-    n_verts = verts_cam_m.shape[1]
     if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= n_verts):
         raise ValueError(f"faces: vertex indices must lie in [0, {n_verts}), the mesh has {n_verts} vertices")
+    return faces.long()
+
+
+def check_intrinsics(K, verts_cam_m: torch.Tensor) -> torch.Tensor:
+    """(B, 3, 3) or (3, 3) K -> (B, 3, 3) in the vertices' dtype and device (B = verts_cam_m.shape[0])."""
     K = torch.as_tensor(K, dtype=verts_cam_m.dtype, device=verts_cam_m.device)
     if K.shape == (3, 3):
         K = K.expand(verts_cam_m.shape[0], 3, 3)
     if K.shape != (verts_cam_m.shape[0], 3, 3):
         raise ValueError(f"K: expected (B, 3, 3) or (3, 3) with B = {verts_cam_m.shape[0]}, got {tuple(K.shape)}")
-    if not bool(torch.isfinite(verts_cam_m).all()):
-        raise ValueError("verts_cam_m: contains NaN or inf; check the hand model output before rendering")
-    return faces.long().to(verts_cam_m.device), K
+    return K
 
 
 def _shape(x) -> str:
@@ -180,6 +208,10 @@ class SoftSilhouetteRenderer:
         self.rasterizer = rasterizer
         self.shader = shader
 
+    @property
+    def cfg(self) -> SoftRasterConfig:
+        return self.rasterizer.cfg
+
     def __call__(self, verts_cam_m: torch.Tensor, faces: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         return self.shader(self.rasterizer(verts_cam_m, faces, K))
 
@@ -211,21 +243,99 @@ def compiled_kernels(kernels):
     return tuple(_CompiledOrEager(fn) for fn in kernels)
 
 
+class NumbaSilhouette(torch.autograd.Function):
+    """(B, V, 3) camera-frame vertices -> (B, H, W) silhouette through the fused numba kernels (_soft_numba.py).
+
+    Non-differentiable inputs: faces (F, 3) int64 ndarray, K (B, 3, 3) float64 ndarray, cfg. The kernels run
+    on the CPU, the per-pair loops in float32 for float32 vertices, else float64; the result and the gradient
+    come back in the vertices' dtype and device.
+    """
+
+    @staticmethod
+    def forward(ctx, verts_cam_m, faces_np, K_np, cfg: SoftRasterConfig):
+        from app.render import _soft_numba as sn
+
+        verts = verts_cam_m.detach().to(device="cpu", dtype=torch.float64).numpy()
+        proto = np.zeros(0, dtype=np.float32 if verts_cam_m.dtype == torch.float32 else np.float64)
+        sil, miss, geom, valid, _, n_pairs = sn.silhouette_forward(
+            verts, faces_np, K_np, cfg.sigma_px2, cfg.blur_radius_px, cfg.blur_radius2_px2, *cfg.image_size,
+            cfg.znear_m, cfg.max_pairs, proto)
+        if miss.shape[0] == 0:
+            raise sp.PairLimitError(int(n_pairs), cfg.max_pairs)
+        ctx.saved = (verts, faces_np, K_np, geom, valid)
+        ctx.cfg, ctx.miss, ctx.dtype = cfg, miss, proto.dtype
+        return torch.from_numpy(sil).to(device=verts_cam_m.device, dtype=verts_cam_m.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_sil):
+        from app.render import _soft_numba as sn
+
+        cfg = ctx.cfg
+        grad = np.ascontiguousarray(grad_sil.detach().cpu().numpy(), dtype=ctx.dtype)
+        grad = sn.silhouette_backward(*ctx.saved, cfg.sigma_px2, cfg.blur_radius2_px2, cfg.znear_m, grad, ctx.miss)
+        return torch.from_numpy(grad).to(device=grad_sil.device, dtype=grad_sil.dtype), None, None, None
+
+
+class NumbaSilhouetteRenderer:
+    """The numba backend: (B, V, 3) verts (metres, camera frame), (F, 3) faces, (B, 3, 3) or (3, 3) K (pixels)
+    -> (B, H, W) silhouette in [0, 1], differentiable w.r.t. the vertices. Same formula and truncation as
+    SoftSilhouetteRenderer (the same numbers to float rounding); raises PairLimitError like it."""
+
+    def __init__(self, cfg: SoftRasterConfig):
+        self.cfg = cfg
+        self._faces_key, self._faces_np = None, None
+
+    def __call__(self, verts_cam_m: torch.Tensor, faces: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+        """Same inputs and checks as SoftSilhouetteRenderer (faces are checked once per faces tensor)."""
+        _check_verts(verts_cam_m)
+        faces_np = self._checked_faces(faces, verts_cam_m.shape[1])
+        K = check_intrinsics(K, verts_cam_m)
+        _check_finite(verts_cam_m)
+        K_np = np.ascontiguousarray(K.detach().to(device="cpu", dtype=torch.float64).numpy())
+        return NumbaSilhouette.apply(verts_cam_m, faces_np, K_np, self.cfg)
+
+    def _checked_faces(self, faces, n_verts: int) -> np.ndarray:
+        """faces checked and converted to a contiguous int64 ndarray, once per faces tensor and vertex count."""
+        key = (faces.data_ptr(), tuple(faces.shape), faces.dtype, faces._version, n_verts) \
+            if torch.is_tensor(faces) else None
+        if key is None or key != self._faces_key:
+            faces = check_faces(faces, n_verts)
+            self._faces_key, self._faces_np = key, np.ascontiguousarray(faces.cpu().numpy(), dtype=np.int64)
+        return self._faces_np
+
+
 def pytorch3d_available() -> bool:
     return importlib.util.find_spec("pytorch3d") is not None
 
 
+def numba_available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def resolved_backend(backend: str) -> str:
+    """'auto' -> 'pytorch3d' (importable, with CUDA), else 'numba' (importable), else 'torch'; others as given."""
+    if backend != "auto":
+        return backend
+    if pytorch3d_available() and torch.cuda.is_available():
+        return "pytorch3d"
+    return "numba" if numba_available() else "torch"
+
+
 def build_soft_silhouette_renderer(cfg: SoftRasterConfig):
-    """Factory: the pure-PyTorch renderer, or the PyTorch3D one ('pytorch3d', or 'auto' with pytorch3d + CUDA)."""
-    backend = cfg.backend
-    if backend == "auto":
-        backend = "pytorch3d" if pytorch3d_available() and torch.cuda.is_available() else "torch"
+    """Factory: the renderer of cfg.backend (resolved_backend): numba, pure PyTorch or PyTorch3D."""
+    backend = resolved_backend(cfg.backend)
     if backend == "pytorch3d":
         if not pytorch3d_available():
             raise ValueError("SoftRasterConfig.backend='pytorch3d' but pytorch3d is not importable; use 'torch'")
         from app.render.pytorch3d_backend import Pytorch3dSilhouetteRenderer
 
         return Pytorch3dSilhouetteRenderer(cfg)
+    if backend == "numba":
+        if not numba_available():
+            raise ValueError("SoftRasterConfig.backend='numba' but numba is not importable; install "
+                             "requirements.txt or use 'torch'")
+        return NumbaSilhouetteRenderer(cfg)
     raster_kernels, shader_kernels = EAGER_KERNELS, EAGER_SHADER_KERNELS
     if cfg.compile:
         raster_kernels, shader_kernels = compiled_kernels(raster_kernels), compiled_kernels(shader_kernels)

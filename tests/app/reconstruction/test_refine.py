@@ -224,3 +224,32 @@ def test_bad_inputs_are_named():
         refine_preset("fast")
     with pytest.raises(ValueError, match="momentum"):
         RefineConfig(momentum=1.0)
+
+
+def test_refiner_with_and_without_lean_skinning_agree():
+    pytest.importorskip("numba")
+    _, init, targets = problem(2)
+    lean_refiner = refiner("scaled")
+    assert lean_refiner.skin is not None
+    lean = lean_refiner.refine(init, targets)
+    plain = refiner("scaled", lean_skinning=False).refine(init, targets)
+    assert not lean.diverged and not plain.diverged
+    np.testing.assert_allclose(lean.losses, plain.losses, rtol=1e-4)
+    assert np.abs(lean.mesh.verts_m - plain.mesh.verts_m).max() < 1e-5
+    assert lean.iou_after == pytest.approx(plain.iou_after, abs=0.01)
+
+
+def test_backends_give_the_same_refinement():
+    _, init, targets = problem(3)
+    numba_res = refiner("scaled", backend="auto").refine(init, targets)
+    torch_res = refiner("scaled", backend="torch").refine(init, targets)
+    np.testing.assert_allclose(numba_res.losses, torch_res.losses, rtol=1e-4)
+    assert np.abs(numba_res.mesh.verts_m - torch_res.mesh.verts_m).max() < 1e-5
+
+
+def test_warm_up_then_refine():
+    ref = refiner("scaled")
+    assert ref.warm_up() >= 0.0
+    _, init, targets = problem(2)
+    res = ref.refine(init, targets)
+    assert not res.diverged and res.iou_after > res.iou_before

@@ -1,4 +1,5 @@
-"""Sparse soft silhouette renderer against a slow dense (pixels x faces) reference."""
+"""Soft silhouette renderer (both CPU backends: the fused numba kernels and the per-pair torch kernels) against a
+slow dense (pixels x faces) reference."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 import trimesh
 
 from app.render import (
+    NumbaSilhouetteRenderer,
     PairLimitError,
     SoftRasterConfig,
     SoftSilhouetteRenderer,
@@ -51,8 +53,17 @@ def dense_reference(verts_cam_m, faces, K, cfg: SoftRasterConfig, truncate: bool
     return (1.0 - torch.prod(1.0 - D, dim=-1)).reshape(-1, height, width)
 
 
-def renderer(size=(24, 32), **kw) -> SoftSilhouetteRenderer:
-    return build_soft_silhouette_renderer(SoftRasterConfig(image_size=size, compile=False, **kw))
+BACKENDS = ["numba", "torch"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Every test taking `backend` runs once per CPU backend."""
+    return request.param
+
+
+def renderer(size=(24, 32), backend="numba", **kw):
+    return build_soft_silhouette_renderer(SoftRasterConfig(image_size=size, compile=False, backend=backend, **kw))
 
 
 def intrinsics(n_views, f_px, size, dtype=F64):
@@ -87,9 +98,9 @@ def values_and_grads(render_fn, verts, faces, K, weights):
     return sil.detach(), v.grad
 
 
-def assert_matches_reference(verts, faces, K, size, **kw):
-    render = renderer(size, **kw)
-    cfg = render.rasterizer.cfg
+def assert_matches_reference(verts, faces, K, size, backend, **kw):
+    render = renderer(size, backend, **kw)
+    cfg = render.cfg
     weights = torch.randn(verts.shape[0], *size, generator=torch.Generator().manual_seed(0), dtype=verts.dtype)
     sil, grad = values_and_grads(render, verts, faces, K, weights)
     ref, ref_grad = values_and_grads(lambda v, f, k: dense_reference(v, f, k, cfg), verts, faces, K, weights)
@@ -99,47 +110,78 @@ def assert_matches_reference(verts, faces, K, size, **kw):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_random_meshes_match_dense_reference(seed):
+def test_random_meshes_match_dense_reference(seed, backend):
     verts, faces = random_mesh(seed)
     size = (24, 32)
-    sil = assert_matches_reference(verts, faces, intrinsics(2, 40.0, size), size)
+    sil = assert_matches_reference(verts, faces, intrinsics(2, 40.0, size), size, backend)
     assert 0.0 < float(sil.max()) <= 1.0
 
 
-def test_sphere_matches_dense_reference():
+def test_sphere_matches_dense_reference(backend):
     verts, faces = sphere()
     size = (40, 36)
-    sil = assert_matches_reference(verts, faces, intrinsics(2, 60.0, size), size)
+    sil = assert_matches_reference(verts, faces, intrinsics(2, 60.0, size), size, backend)
     assert float(sil.max()) > 0.99 and float(sil.min()) == 0.0
 
 
-def test_larger_sigma_and_skewed_K_match_dense_reference():
+def test_larger_sigma_and_skewed_K_match_dense_reference(backend):
     verts, faces = random_mesh(5, n_faces=6)
     size = (20, 22)
     K = intrinsics(2, 30.0, size)
     K[:, 0, 1] = 1.5  # skew
-    assert_matches_reference(verts, faces, K, size, sigma_px2=1.0, eps=1e-3)
+    assert_matches_reference(verts, faces, K, size, backend, sigma_px2=1.0, eps=1e-3)
 
 
-def test_float32_close_to_float64_reference():
+def test_float32_close_to_float64_reference(backend):
     verts, faces = sphere()
     size = (40, 36)
     K = intrinsics(2, 60.0, size)
-    render = renderer(size)
+    render = renderer(size, backend)
     sil = render(verts.float(), faces, K.float())
     assert sil.dtype == torch.float32
-    ref = dense_reference(verts, faces, K, render.rasterizer.cfg)
+    ref = dense_reference(verts, faces, K, render.cfg)
     torch.testing.assert_close(sil.double(), ref, atol=1e-4, rtol=0)
 
 
-def test_truncation_is_the_only_approximation():
+def test_truncation_is_the_only_approximation(backend):
     """With a tiny eps the truncated renderer equals the untruncated SoftRas formula."""
     verts, faces = sphere(subdivisions=1)
     size = (30, 30)
     K = intrinsics(2, 50.0, size)
-    render = renderer(size, eps=1e-12)
-    ref = dense_reference(verts, faces, K, render.rasterizer.cfg, truncate=False)
+    render = renderer(size, backend, eps=1e-12)
+    ref = dense_reference(verts, faces, K, render.cfg, truncate=False)
     torch.testing.assert_close(render(verts, faces, K), ref, atol=1e-9, rtol=0)
+
+
+def test_many_overlapping_faces_match_dense_reference(backend):
+    """1200 faces on a pixel, whose edges pass through pixel centres (1 - D = 1/2 there): the numba kernels'
+    per-pixel product of 1 / (1 - D) overflows to inf (2^1200), giving the correctly rounded miss 0."""
+    verts, faces, K = square_scene((16, 16), (4.0, 12.0))
+    sil = assert_matches_reference(verts, faces.repeat(600, 1), K, (16, 16), backend)
+    assert float(sil[0, 4, 8]) == 1.0 and float(sil[0, 0, 0]) == 0.0
+
+
+def test_numba_float32_kernels_close_to_float64():
+    verts, faces = sphere(n_views=2)
+    size = (40, 36)
+    K = intrinsics(2, 60.0, size)
+    weights = torch.randn(2, *size, generator=torch.Generator().manual_seed(1), dtype=F64)
+    s64, g64 = values_and_grads(renderer(size, "numba"), verts, faces, K, weights)
+    s32, g32 = values_and_grads(renderer(size, "numba"), verts.float(), faces, K.float(), weights.float())
+    assert s32.dtype == g32.dtype == torch.float32
+    torch.testing.assert_close(s32.double(), s64, atol=2e-5, rtol=0)
+    torch.testing.assert_close(g32.double(), g64, atol=1e-4 * float(g64.abs().max()), rtol=1e-3)
+
+
+def test_numba_exp_polynomial():
+    pytest.importorskip("numba")
+    import numpy as np
+
+    from app.render._soft_numba import _exp_neg
+
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 2e-5)):
+        for y in np.linspace(-40.0, 0.0, 97):
+            assert abs(float(_exp_neg(dtype(y))) / np.exp(float(dtype(y))) - 1.0) < tol, (dtype, y)
 
 
 def square_scene(size=(40, 40), corners_px=(10.0, 30.0)):
@@ -152,9 +194,9 @@ def square_scene(size=(40, 40), corners_px=(10.0, 30.0)):
     return verts, torch.tensor([[0, 1, 2], [0, 2, 3]]), K
 
 
-def test_square_is_one_inside_half_on_edge_zero_outside():
+def test_square_is_one_inside_half_on_edge_zero_outside(backend):
     verts, faces, K = square_scene()
-    sil = renderer((40, 40))(verts, faces, K)[0]
+    sil = renderer((40, 40), backend)(verts, faces, K)[0]
     assert float(sil[15, 25]) == pytest.approx(1.0, abs=1e-6)  # (x 25, y 15): 5 px inside
     assert float(sil[10, 20]) == pytest.approx(0.5, abs=1e-9)  # on the top edge
     assert float(sil[20, 30]) == pytest.approx(0.5, abs=1e-9)  # on the right edge
@@ -162,11 +204,11 @@ def test_square_is_one_inside_half_on_edge_zero_outside():
     assert float(sil[35, 35]) == 0.0 and float(sil[0, 0]) == 0.0
 
 
-def test_batch_of_two_equals_two_single_calls():
+def test_batch_of_two_equals_two_single_calls(backend):
     verts, faces = sphere()
     size = (32, 32)
     K = intrinsics(2, 50.0, size)
-    render = renderer(size)
+    render = renderer(size, backend)
     weights = torch.randn(2, *size, generator=torch.Generator().manual_seed(3), dtype=F64)
     sil, grad = values_and_grads(render, verts, faces, K, weights)
     for b in range(2):
@@ -175,42 +217,43 @@ def test_batch_of_two_equals_two_single_calls():
         torch.testing.assert_close(grad[b : b + 1], g_b, atol=1e-10, rtol=0)
 
 
-def test_vertex_behind_camera_drops_its_faces_without_nan():
+def test_vertex_behind_camera_drops_its_faces_without_nan(backend):
     verts, faces = sphere(subdivisions=1, n_views=1)
     size = (30, 30)
     K = intrinsics(1, 50.0, size)
     verts = verts.clone()
     verts[0, 0, 2] = -0.2  # behind the camera
     touching = (faces == 0).any(dim=1)
-    render = renderer(size)
+    render = renderer(size, backend)
     v = verts.clone().requires_grad_(True)
     sil = render(v, faces, K)
     sil.sum().backward()
     assert torch.isfinite(sil).all() and torch.isfinite(v.grad).all()
     assert float(v.grad[0, 0].abs().sum()) == 0.0
-    assert int(render.rasterizer(verts, faces, K).n_faces_dropped[0]) == int(touching.sum())
+    if backend == "torch":
+        assert int(render.rasterizer(verts, faces, K).n_faces_dropped[0]) == int(touching.sum())
     torch.testing.assert_close(sil.detach(), render(verts, faces[~touching], K), atol=1e-12, rtol=0)
 
 
-def test_mesh_entirely_behind_or_outside_gives_zero():
+def test_mesh_entirely_behind_or_outside_gives_zero(backend):
     verts, faces = sphere(subdivisions=1, n_views=2)
     verts = verts.clone()
     verts[0, :, 2] -= 1.0  # view 0: behind the camera
     verts[1, :, 0] += 5.0  # view 1: far to the right, outside the image
     v = verts.requires_grad_(True)
-    sil = renderer((16, 16))(v, faces, intrinsics(2, 30.0, (16, 16)))
+    sil = renderer((16, 16), backend)(v, faces, intrinsics(2, 30.0, (16, 16)))
     sil.sum().backward()
     assert float(sil.detach().abs().max()) == 0.0 and float(v.grad.abs().max()) == 0.0
 
 
-def test_degenerate_triangles_stay_finite_and_at_most_half():
+def test_degenerate_triangles_stay_finite_and_at_most_half(backend):
     verts = torch.tensor([[[0.0, 0.0, 0.4], [0.05, 0.02, 0.4], [0.02, 0.05, 0.4]]], dtype=F64)
     size = (24, 32)
     K = intrinsics(1, 40.0, size)
     for face in ([0, 0, 1], [0, 1, 1], [2, 2, 2]):
         faces = torch.tensor([face])
         v = verts.clone().requires_grad_(True)
-        sil = renderer(size)(v, faces, K)
+        sil = renderer(size, backend)(v, faces, K)
         sil.sum().backward()
         assert 0.0 < float(sil.detach().max()) <= 0.5 + 1e-12
         assert torch.isfinite(v.grad).all()
@@ -218,11 +261,11 @@ def test_degenerate_triangles_stay_finite_and_at_most_half():
         torch.testing.assert_close(sil.detach(), ref, atol=1e-9, rtol=0)
 
 
-def test_gradient_descent_moves_the_mesh_onto_the_target():
+def test_gradient_descent_moves_the_mesh_onto_the_target(backend):
     verts, faces = sphere(subdivisions=2, radius_m=0.05, n_views=2)
     size = (48, 48)
     K = intrinsics(2, 70.0, size)
-    render = renderer(size, sigma_px2=1.0)
+    render = renderer(size, backend, sigma_px2=1.0)
     target = render(verts, faces, K)
     shift = torch.tensor([0.012, -0.008, 0.0], dtype=F64, requires_grad=True)
     opt = torch.optim.SGD([shift], lr=2e-5, momentum=0.9)
@@ -237,17 +280,17 @@ def test_gradient_descent_moves_the_mesh_onto_the_target():
     assert float(shift[:2].detach().norm()) < 0.3 * 0.0144
 
 
-def test_pair_cap_raises_a_clear_error():
+def test_pair_cap_raises_a_clear_error(backend):
     verts, faces = sphere(subdivisions=1, n_views=1)
     size = (30, 30)
     with pytest.raises(PairLimitError, match="max_pairs"):
-        renderer(size, max_pairs=50)(verts, faces, intrinsics(1, 50.0, size))
+        renderer(size, backend, max_pairs=50)(verts, faces, intrinsics(1, 50.0, size))
 
 
 def test_fragments_describe_pixels_and_drops():
     verts, faces = sphere(subdivisions=1, n_views=2)
     size = (20, 24)
-    frags = renderer(size).rasterizer(verts, faces, intrinsics(2, 40.0, size))
+    frags = renderer(size, "torch").rasterizer(verts, faces, intrinsics(2, 40.0, size))
     assert frags.signed_dist2_px2.shape == frags.pixel_index.shape
     assert int(frags.pixel_index.min()) >= 0 and int(frags.pixel_index.max()) < 2 * 20 * 24
     assert frags.n_faces_dropped.tolist() == [0, 0]
@@ -276,9 +319,9 @@ def test_blur_radius_matches_eps():
     assert float(torch.sigmoid(d2)) == pytest.approx(cfg.eps, rel=1e-9)
 
 
-def test_bad_inputs_name_the_problem():
+def test_bad_inputs_name_the_problem(backend):
     verts, faces = sphere(subdivisions=0, n_views=1)
-    render = renderer((8, 8))
+    render = renderer((8, 8), backend)
     K = intrinsics(1, 10.0, (8, 8))
     with pytest.raises(ValueError, match="verts_cam_m"):
         render(verts[0], faces, K)
@@ -290,16 +333,18 @@ def test_bad_inputs_name_the_problem():
         render(verts * float("nan"), faces, K)
 
 
-def test_unbatched_K_is_broadcast():
+def test_unbatched_K_is_broadcast(backend):
     verts, faces = sphere(subdivisions=1, n_views=2)
     K = intrinsics(1, 40.0, (20, 20))
-    render = renderer((20, 20))
+    render = renderer((20, 20), backend)
     torch.testing.assert_close(render(verts, faces, K[0]), render(verts, faces, K.expand(2, 3, 3)))
 
 
 def test_factory_backends():
-    assert isinstance(build_soft_silhouette_renderer(SoftRasterConfig(backend="auto", compile=False)),
-                      SoftSilhouetteRenderer) or torch.cuda.is_available()
+    assert isinstance(build_soft_silhouette_renderer(SoftRasterConfig(backend="auto")),
+                      NumbaSilhouetteRenderer) or torch.cuda.is_available()
+    assert isinstance(build_soft_silhouette_renderer(SoftRasterConfig(backend="torch", compile=False)),
+                      SoftSilhouetteRenderer)
     try:
         import pytorch3d  # noqa: F401
     except ImportError:
@@ -315,9 +360,9 @@ def test_compiled_kernels_match_eager():
     size = (40, 36)
     K = intrinsics(2, 60.0, size)
     weights = torch.randn(2, *size, generator=torch.Generator().manual_seed(0), dtype=torch.float32)
-    compiled = build_soft_silhouette_renderer(SoftRasterConfig(image_size=size, compile=True))
+    compiled = build_soft_silhouette_renderer(SoftRasterConfig(image_size=size, compile=True, backend="torch"))
     args = (verts.float(), faces, K.float(), weights)
     sil_c, grad_c = values_and_grads(compiled, *args[:3], args[3])
-    sil_e, grad_e = values_and_grads(renderer(size), *args[:3], args[3])
+    sil_e, grad_e = values_and_grads(renderer(size, "torch"), *args[:3], args[3])
     torch.testing.assert_close(sil_c, sil_e, atol=1e-5, rtol=0)
     torch.testing.assert_close(grad_c, grad_e, atol=1e-4 * float(grad_e.abs().max()), rtol=1e-4)
