@@ -38,15 +38,21 @@ class HandModelConfig:
 class ReconstructionSettings:
     """Live reconstruction settings: iterations of test-time refinement per frame (0 = fit only); checkpoint:
     HandNet weights file ('' = the stereo keypoint fit initialises the hand); compile: torch.compile the
-    refiner's rasterizer kernels (faster per frame afterwards, but the first frame stalls 15-25 s)."""
+    refiner's torch rasterizer (only used where the numba renderer is not: it is faster eager); preset: the
+    refinement's settings, 'scaled' (the paper's loss, optimiser, lr and momentum with per-offset step
+    multipliers; the default) or 'paper' (the literal settings, which diverge in metres on every synthetic
+    hand tried and so keep the fit: docs/PERFORMANCE.md, Refinement)."""
 
     iterations: int = 3
     checkpoint: str = ""
     compile: bool = False
+    preset: str = "scaled"
 
     def __post_init__(self):
         if not 0 <= self.iterations <= 100:
             raise ConfigError(f"reconstruction.iterations: expected 0..100, got {self.iterations}")
+        if self.preset not in ("scaled", "paper"):
+            raise ConfigError(f"reconstruction.preset: expected scaled or paper, got {self.preset!r}")
 
 
 @dataclass(frozen=True)

@@ -13,5 +13,5 @@ case "$got" in
   2.13.0*) ;;
   *) echo "install.sh: expected torch 2.13.0, found $got; remove .venv and rerun" >&2; exit 1 ;;
 esac
-# Compile the texture kernels (numba) into their on-disk cache now, so the app's first textured frame does not.
-.venv/bin/python -m app.texture warm-up > /dev/null
+# Compile the numba kernels (texture, refinement) into their on-disk caches now, so the app's first frames do not.
+.venv/bin/python -m app.warmup

@@ -140,8 +140,11 @@ def build_refinement(cfg: AppConfig, hand_models: dict, notes: list[str]):
         return None
     from app.pipeline.refinement import TargetBuilder
 
-    rcfg = refine_mod.RefineConfig(iterations=cfg.reconstruction.iterations, compile=cfg.reconstruction.compile)
+    rc = cfg.reconstruction
+    rcfg = refine_mod.refine_preset(rc.preset, iterations=rc.iterations, compile=rc.compile)
     refiners = {side == "left": refine_mod.build_refiner(rcfg, m) for side, m in hand_models.items()}
+    for refiner in refiners.values():  # compile or load the kernels now, not on the first live frame
+        refiner.warm_up()
     targets = TargetBuilder(seg_mod, refine_mod, rcfg.render_size_px, cfg.detection.crop_size)
 
     def refine(mesh, obs, frame, new_track: bool):
