@@ -145,6 +145,9 @@ def build_refinement(cfg: AppConfig, hand_models: dict, notes: list[str]):
     refiners = {side == "left": refine_mod.build_refiner(rcfg, m) for side, m in hand_models.items()}
     for refiner in refiners.values():  # compile or load the kernels now, not on the first live frame
         refiner.warm_up()
+    from app.warmup import warm_silhouette
+
+    warm_silhouette()
     targets = TargetBuilder(seg_mod, refine_mod, rcfg.render_size_px, cfg.detection.crop_size)
 
     def refine(mesh, obs, frame, new_track: bool):

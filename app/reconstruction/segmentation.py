@@ -26,9 +26,8 @@ from typing import Protocol
 
 import cv2
 import numpy as np
-import torch
 
-from app.render import HardRasterConfig, hard_rasterize
+from app.render.silhouette import silhouette_mask
 
 
 class SegmentationTarget(Protocol):
@@ -228,11 +227,8 @@ def mesh_silhouette_mask(verts_m: np.ndarray, faces: np.ndarray, K: np.ndarray, 
     T_cam_left: (4, 4) metres, left camera -> this view. Returns (size_px, size_px) bool.
     """
     R, t = np.asarray(T_cam_left, np.float64)[:3, :3], np.asarray(T_cam_left, np.float64)[:3, 3]
-    verts_cam = torch.from_numpy((np.asarray(verts_m, np.float64) @ R.T + t).astype(np.float32))
-    frags = hard_rasterize(verts_cam[None], torch.as_tensor(np.asarray(faces), dtype=torch.int64),
-                           torch.as_tensor(np.asarray(K), dtype=torch.float32),
-                           HardRasterConfig(image_size=(size_px, size_px)))
-    return (frags.face_id[0] >= 0).numpy()
+    verts_cam = np.asarray(verts_m, np.float64) @ R.T + t
+    return silhouette_mask(verts_cam, faces, K, (size_px, size_px))
 
 
 def cut_at_wrist(mask: np.ndarray, keypoints_px: np.ndarray, seed: np.ndarray | None = None,
