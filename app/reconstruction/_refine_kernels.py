@@ -25,8 +25,8 @@ import math
 import numpy as np
 from numba import njit
 
-_jit = functools.partial(njit, cache=True, error_model="numpy")
-_jit_fast = functools.partial(njit, cache=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+_jit = functools.partial(njit, cache=True, nogil=True, error_model="numpy")
+_jit_fast = functools.partial(njit, cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 # smplx.lbs.batch_rodrigues adds this to every component before taking the angle (keeps a = 0 away).
 _RODRIGUES_GUARD = 1e-8
 

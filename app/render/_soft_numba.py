@@ -48,8 +48,8 @@ _LANES = 16
 # Relaxed float semantics for the vectorised loops: reassociation (vector sums) and fused multiply-add only.
 _FAST = {"reassoc", "contract"}
 # error_model="numpy": float division by zero gives inf instead of raising (a raise blocks vectorisation).
-_jit = functools.partial(njit, cache=True, error_model="numpy")
-_jit_fast = functools.partial(njit, cache=True, fastmath=_FAST, error_model="numpy")
+_jit = functools.partial(njit, cache=True, nogil=True, error_model="numpy")
+_jit_fast = functools.partial(njit, cache=True, nogil=True, fastmath=_FAST, error_model="numpy")
 _inline_fast = functools.partial(njit, inline="always", fastmath=_FAST, error_model="numpy")
 
 

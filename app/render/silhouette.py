@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fill(px: np.ndarray, z: np.ndarray, faces: np.ndarray, znear: float, out: np.ndarray) -> None:
     """1. skip faces with a vertex at z <= znear; 2. the face's pixel box (centres inside the triangle's
     bounding box, clipped to the image); 3. per centre the three edge functions of either winding: all >= 0
