@@ -20,6 +20,10 @@ class DetectionConfig:
     video/tracking mode (the landmark ROI of the previous frame is reused, palm detection only on loss).
     input_mirrored: True only when the frames are already mirrored (selfie preview); a raw camera is False.
     parallel_views: run the two views on two threads (MediaPipe's graph releases the GIL).
+    palm_search_every / palm_search_hold: in video mode with max_num_hands >= 2, once fewer hands than the
+    maximum were seen for palm_search_hold frames, track them without MediaPipe's per-frame palm search and look
+    for the missing hand every palm_search_every frames (app/detection/palm_search.py); 0 = MediaPipe's own
+    behaviour (a palm search on every frame while short of hands, about twice the CPU).
     network_inputs: cut crops and render heatmaps (False skips them, e.g. for keypoint-only evaluation).
     Crops: crop_size px square, tight keypoint box scaled by crop_scale about its centre.
     Heatmaps: heatmap_sigma px Gaussian on a heatmap_kernel x heatmap_kernel stencil (odd).
@@ -48,6 +52,8 @@ class DetectionConfig:
     static_image_mode: bool = False
     input_mirrored: bool = False
     parallel_views: bool = True
+    palm_search_every: int = 10
+    palm_search_hold: int = 15
     network_inputs: bool = True
     crop_size: int = 224
     crop_scale: float = 2.0
@@ -71,6 +77,8 @@ class DetectionConfig:
             raise ValueError(f"detection.model_complexity: expected 0 or 1, got {self.model_complexity}")
         if not 1 <= self.max_num_hands <= 4:
             raise ValueError(f"detection.max_num_hands: expected 1..4, got {self.max_num_hands}")
+        if self.palm_search_every < 0 or self.palm_search_hold < 1:
+            raise ValueError("detection.palm_search_every must be >= 0 (0 = off) and palm_search_hold >= 1")
         if self.heatmap_kernel % 2 != 1 or self.heatmap_kernel < 3:
             raise ValueError(f"detection.heatmap_kernel: expected an odd size >= 3 (49 or 127), "
                              f"got {self.heatmap_kernel}")

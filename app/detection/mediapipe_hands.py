@@ -78,6 +78,10 @@ class MediaPipeHands:
                        handedness=correct_handedness(top.label, self.cfg.input_mirrored),
                        world_landmarks_m=None if world is None else world_landmarks_m(world))
 
+    def reset(self) -> None:
+        """Forget the tracked hands: the next frame runs the palm detector afresh."""
+        self._hands.reset()
+
     def close(self) -> None:
         self._hands.close()
 

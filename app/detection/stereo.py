@@ -7,6 +7,7 @@ GIL inside its graph). Everything else is called from the pure modules of this p
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -20,6 +21,7 @@ from app.detection.heatmaps import render_heatmaps
 from app.detection.keypoints3d import triangulate_pair, undistort_px
 from app.detection.mediapipe_hands import MediaPipeHands, RawHand
 from app.detection.mirror import mirror_detection_to_right
+from app.detection.palm_search import SearchingHands
 from app.types import HandDetection, HandObservation, StereoCalibration, StereoFrame
 
 VIEWS = ("left", "right")
@@ -62,7 +64,7 @@ def track_keys(labels: list[str]) -> list[str]:
 class StereoHandDetector:
     """``detect(frame) -> tuple[HandObservation, ...]``; owns one MediaPipe graph per view and the filters."""
 
-    def __init__(self, cfg: DetectionConfig, views: tuple[MediaPipeHands, MediaPipeHands]):
+    def __init__(self, cfg: DetectionConfig, views: tuple):
         self.cfg = cfg
         self.views = views
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mp-view") if cfg.parallel_views \
@@ -158,5 +160,17 @@ class StereoHandDetector:
 def build_detector(cfg: DetectionConfig | None = None) -> StereoHandDetector:
     """The detection stage for ``cfg`` (defaults: video mode, two hands, complexity 1, parallel views)."""
     cfg = cfg or DetectionConfig()
-    return StereoHandDetector(cfg, (MediaPipeHands(cfg), MediaPipeHands(cfg)))
+    return StereoHandDetector(cfg, (view_hands(cfg), view_hands(cfg)))
+
+
+def view_hands(cfg: DetectionConfig):
+    """One view's MediaPipe: a SearchingHands (palm search every few frames) in video mode with two or more
+    hands allowed and palm_search_every > 0, else one graph."""
+    if cfg.static_image_mode or cfg.max_num_hands < 2 or cfg.palm_search_every == 0:
+        return MediaPipeHands(cfg)
+
+    def make(max_num_hands: int, static: bool) -> MediaPipeHands:
+        return MediaPipeHands(dataclasses.replace(cfg, max_num_hands=max_num_hands, static_image_mode=static))
+
+    return SearchingHands(make, cfg.max_num_hands, cfg.palm_search_every, cfg.palm_search_hold)
 
