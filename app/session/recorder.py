@@ -76,8 +76,10 @@ def prepare_dir(out_dir: Path) -> None:
 
 
 class SessionRecorder:
-    """Records one session into ``out_dir`` (see module doc). ``is_live``: raw frames are dropped (counted)
-    rather than waited for when the disk falls behind a live camera; file sources wait."""
+    """Records one session into ``out_dir`` (see module doc). Every frame the pipeline reads is recorded: when
+    the writer falls behind (a slow disk, or PNG encoding on a saturated CPU), reading waits for it, so a live
+    camera skips frames instead (counted as the capture stage's drops, never taken from a recording).
+    ``is_live`` is kept for the session's metadata."""
 
     def __init__(self, out_dir: str | Path, calibration: StereoCalibration, cfg: SessionConfig, *,
                  nominal_fps: float, source: str, uv_layouts: dict, is_live: bool):
@@ -106,7 +108,7 @@ class SessionRecorder:
     def on_frame(self, frame: StereoFrame) -> None:
         with self._lock:
             if not self._closed:
-                self.raw.write(frame, block=not self.is_live)
+                self.raw.write(frame, block=True)
 
     def on_hands(self, frame_id: int, t_capture_ns: int, meshes: tuple) -> None:
         with self._lock:
