@@ -35,6 +35,7 @@ import numpy as np
 from app.atomic_io import write_json_atomic
 from app.capture.base import ClosingMixin, pacer_for
 from app.capture.errors import CaptureError
+from app.capture.png_fast import encode_png_rgb
 from app.capture.uri import SourceURI
 from app.types import StereoCalibration, StereoFrame
 from calibration.errors import CalibrationError
@@ -72,12 +73,9 @@ class Codec:
         """(H, W, 3) uint8 RGB -> bytes."""
         if self.name == "raw":
             return np.ascontiguousarray(rgb).tobytes()
-        ext, params = (
-            (".png", [cv2.IMWRITE_PNG_COMPRESSION, 1])
-            if self.name == "png"
-            else (".jpg", [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        )
-        ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+        if self.name == "png":
+            return encode_png_rgb(rgb)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:
             raise CaptureError(f"encoding a frame as {self.name} failed")
         return buf.tobytes()
