@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +203,21 @@ def benchmark(run: LiveRun, say: Say) -> None:
         f"{baseline[0]:.1f} fps)")
 
 
+@contextlib.contextmanager
+def stop_on_sigterm(pipeline):
+    """SIGTERM (``kill``, ``timeout``, a service manager) stops the pipeline as Ctrl-C does, so recordings and
+    the MP4 are closed; the previous handler comes back afterwards. Only the main thread can set handlers: from
+    any other thread this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: pipeline.stop("terminated (SIGTERM)"))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_live(cfg: AppConfig, say: Say = default_say) -> int:
     """Build, run and close the live app; returns the exit code (module doc)."""
     with contextlib.ExitStack() as stack:
@@ -211,7 +228,8 @@ def run_live(cfg: AppConfig, say: Say = default_say) -> int:
             return 2
         run.pipeline.start()
         say(f"running {run.source_uri}: {' -> '.join(run.pipeline.metrics)}; Ctrl-C stops")
-        run.display.run(run.pipeline)
+        with stop_on_sigterm(run.pipeline):
+            run.display.run(run.pipeline)
     for line in run.lines + summary_lines(run.pipeline.report()):
         say(line)
     if cfg.benchmark.path:

@@ -178,7 +178,9 @@ def read_until(proc, needle: str, timeout_s: float = 120.0) -> list[str]:
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_closes_the_recording(tmp_path):
+@pytest.mark.parametrize(("signum", "reason"), [(signal.SIGINT, "interrupted (Ctrl-C)"),
+                                                (signal.SIGTERM, "terminated (SIGTERM)")])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_closes_the_recording(tmp_path, signum, reason):
     slow = write_hand_recording(tmp_path / "slow", 6, frame_period_ns=2_000_000_000)  # 10 s at its pace
     proc = run_script(["--source", f"recording:{slow}?pace=recorded", "--headless", "--iterations", "0",
                        "--record", "take"], cwd=tmp_path)
@@ -189,12 +191,12 @@ def test_ctrl_c_stops_cleanly_and_closes_the_recording(tmp_path):
         end = time.monotonic() + 90
         while not (video.is_file() and video.stat().st_size > 0) and time.monotonic() < end:
             time.sleep(0.2)  # until a first frame went through the whole pipeline
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
-    assert "stopped: interrupted (Ctrl-C)" in out and "Traceback" not in err
+    assert f"stopped: {reason}" in out and "Traceback" not in err
     assert (tmp_path / "take" / "summary.json").is_file()  # the recording was closed, not abandoned
     assert json.loads((tmp_path / "take" / "session.json").read_text())["closed"]
     assert imageio.get_reader(video).count_frames() >= 1 and (tmp_path / "out" / "live_view_last.png").is_file()
