@@ -161,8 +161,11 @@ def test_recording_and_benchmark_of_a_file_source(capsys, tmp_path, hand_rec, no
 def run_script(args, cwd, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env |= {"PYTHONPATH": str(ROOT), **(env_extra or {})}
+    # SIGINT back to its default in the child: a test run started as a background job (nohup, `&` in a script)
+    # ignores SIGINT, the child would inherit that, and Python then installs no KeyboardInterrupt handler.
     return subprocess.Popen([sys.executable, str(ROOT / "run_live.py"), *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def read_until(proc, needle: str, timeout_s: float = 120.0) -> list[str]:
