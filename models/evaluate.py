@@ -7,10 +7,14 @@
     python -m models.evaluate --dataset synthetic --root DIR --method fit+refine --iterations 3 \
         --json out/synthetic_fit_refine.json
 
+    python -m models.evaluate --dataset synthetic --root DIR --method handnet+refine \
+        --checkpoint runs/cpu-learn/handnet.pt --json out/synthetic_handnet_refine.json
+
 Writes the JSON ({"n", "detection_rate", "median_2d_error_px", "mean_2d_error_px"}, for 3D methods
-{"mpjpe_mm", "pa_mpjpe_mm", ...}, for mesh methods (fit, fit+refine) also {"pa_mpve_mm", "f5", "f15", "auc",
-"iou_before", "iou_after", "baseline_mediapipe_pa_mpjpe_mm", "mono": {...}}; definitions in
-models/eval/metrics.py, null where a figure cannot be computed), a per-sample CSV and a PCK plot PNG beside it.
+{"mpjpe_mm", "pa_mpjpe_mm", ...}, for mesh methods (fit, fit+refine, handnet, handnet+refine) also
+{"pa_mpve_mm", "f5", "f15", "auc", "iou_before", "iou_after", "baseline_mediapipe_pa_mpjpe_mm", "mono": {...}};
+definitions in models/eval/metrics.py, null where a figure cannot be computed), a per-sample CSV and a PCK plot
+PNG beside it.
 Datasets and methods come from the registries in models/eval/datasets.py and models/eval/methods.py.
 """
 
@@ -36,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-complexity", type=int, default=1, choices=(0, 1), help="MediaPipe model")
     p.add_argument("--pad", default="0.5,1.0",
                    help="margins (x crop side) tried in turn on tight crops, comma-separated; 0 = raw crop")
-    p.add_argument("--iterations", type=int, default=3, help="refinement steps of --method fit+refine")
+    p.add_argument("--iterations", type=int, default=3,
+                   help="refinement steps of --method fit+refine / handnet+refine")
+    p.add_argument("--checkpoint", default="",
+                   help="HandNet weights (.pt of python -m models.train) for --method handnet / handnet+refine")
     p.add_argument("--side", default="detector", choices=SIDES,
                    help="hand model of fit / fit+refine: the detection's handedness, or the better of both fits")
     return p
@@ -53,11 +60,10 @@ def run(args: argparse.Namespace) -> dict:
     """Evaluate and write the outputs; returns the summary."""
     spec = METHODS[args.method]
     opts = MethodOptions(model_complexity=args.model_complexity, pad_fractions=parse_pads(args.pad),
-                         iterations=args.iterations, side=args.side)
-    samples = read_dataset(args.dataset, args.root, args.limit)
-    method, results, n_views = spec.factory(opts), [], 1
+                         iterations=args.iterations, side=args.side, checkpoint=args.checkpoint)
+    method, results, n_views = spec.factory(opts), [], 1  # first: a bad checkpoint fails before any data is read
     try:
-        for sample in samples:
+        for sample in read_dataset(args.dataset, args.root, args.limit):
             if spec.needs_stereo and not sample.is_stereo:
                 raise DatasetError(f"method {args.method!r} needs a stereo dataset; {args.dataset!r} is mono "
                                    "(use --method mediapipe, or a stereo dataset such as synthetic)")
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args)
     except (DatasetError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever the cause wrote
         return 2
     print(format_summary(summary))
     return 0

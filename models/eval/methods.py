@@ -12,6 +12,9 @@ with ``__call__(sample) -> Prediction`` and ``close()``.
 - ``fit`` (3D mesh): detection -> the model-fit initialiser (app/reconstruction/fit.py HandFitter); ``fit+refine``
   the same followed by ``iterations`` steps of test-time refinement (the 'scaled' preset) on the weightless
   segmentation target of every seeing view's detection crop. Both live in models/eval/fit_methods.py.
+- ``handnet`` (3D mesh): detection with network inputs -> the HandNet runner of ``checkpoint`` (stereo fusion
+  when both views saw the hand, one view's prediction otherwise); ``handnet+refine`` then refines towards
+  HandNet's own segmentation masks with the refinement of ``fit+refine`` (models/eval/handnet_method.py).
 When a view holds several hands, the one whose keypoint centroid is nearest the ground truth's is scored
 (evaluation matching, as for multi-person pose benchmarks).
 """
@@ -33,13 +36,15 @@ SIDES = ("detector", "fit")
 @dataclass(frozen=True)
 class MethodOptions:
     """model_complexity: MediaPipe 0 / 1. pad_fractions: margins tried on tight crops (0 = the raw crop).
-    iterations: refinement steps of ``fit+refine``. side: which hand model the mesh methods fit, 'detector' (the
-    detection's handedness, as the live pipeline) or 'fit' (both models, the lower final fit cost wins)."""
+    iterations: refinement steps of ``fit+refine`` / ``handnet+refine``. side: which hand model the fit methods
+    fit, 'detector' (the detection's handedness, as the live pipeline) or 'fit' (both models, the lower final fit
+    cost wins). checkpoint: the HandNet .pt of ``handnet`` / ``handnet+refine`` ('' = none)."""
 
     model_complexity: int = 1
     pad_fractions: tuple[float, ...] = (0.5, 1.0)
     iterations: int = 3
     side: str = "detector"
+    checkpoint: str = ""
 
     def __post_init__(self):
         if not self.pad_fractions or min(self.pad_fractions) < 0:
@@ -173,7 +178,23 @@ def fit_refine_method(opts: MethodOptions):
     return FitMethod(opts, refine=True)
 
 
+def handnet_method(opts: MethodOptions):
+    """``handnet``: detection -> HandNet (imported here: it loads torch, the checkpoint and the hand models)."""
+    from models.eval.handnet_method import HandNetMethod
+
+    return HandNetMethod(opts, refine=False)
+
+
+def handnet_refine_method(opts: MethodOptions):
+    """``handnet+refine``: detection -> HandNet -> refinement on HandNet's segmentation masks."""
+    from models.eval.handnet_method import HandNetMethod
+
+    return HandNetMethod(opts, refine=True)
+
+
 register_method("mediapipe", MediaPipeMethod, outputs_3d=False, needs_stereo=False)
 register_method("triangulate", TriangulateMethod, outputs_3d=True, needs_stereo=True)
 register_method("fit", fit_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)
 register_method("fit+refine", fit_refine_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)
+register_method("handnet", handnet_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)
+register_method("handnet+refine", handnet_refine_method, outputs_3d=True, needs_stereo=False, outputs_mesh=True)
