@@ -221,16 +221,7 @@ class FitMethod:
         if self.refine is not None:
             result = self.refine(mesh, views)
             final, diverged = result.mesh, result.diverged
-        sil_init = sil = None
-        if sample.masks:
-            size_hw = sample.images[0].shape[:2]
-            sil_init = image_silhouette(mesh.verts_m, mesh.faces, views[0].K, size_hw)
-            sil = sil_init if final is mesh else image_silhouette(final.verts_m, final.faces, views[0].K, size_hw)
-        joints = final.joints_m.astype(np.float64)
-        return Prediction(uv_px=tuple(project(v.P, joints) for v in views), xyz_cam_m=joints,
-                          verts_cam_m=final.verts_m.astype(np.float64), silhouette_init=sil_init, silhouette=sil,
-                          refine_diverged=diverged,
-                          mediapipe_world_m=None if world is None else world.astype(np.float64))
+        return mesh_prediction(sample, mesh, final, diverged, views[0].K, [v.P for v in views], world)
 
     def _mono_prediction(self, sample: EvalSample, raw) -> Prediction:
         """The method on a mono sample (or a stereo sample's first view): raw is its MediaPipe hand or None."""
@@ -260,3 +251,19 @@ class FitMethod:
             self._stereo.close()
         for hands in self._single.values():
             hands.close()
+
+
+def mesh_prediction(sample: EvalSample, mesh: HandMesh, final: HandMesh, diverged: bool, K0: np.ndarray,
+                    P_views: list, world) -> Prediction:
+    """The Prediction of a mesh method: the final mesh's joints projected through every view's (3, 4) P, its
+    vertices, and (when the sample has masks) the hard silhouettes of the initial and final mesh through the
+    first view's K0 (3, 3); ``world``: MediaPipe's (21, 3) world landmarks or None."""
+    sil_init = sil = None
+    if sample.masks:
+        size_hw = sample.images[0].shape[:2]
+        sil_init = image_silhouette(mesh.verts_m, mesh.faces, K0, size_hw)
+        sil = sil_init if final is mesh else image_silhouette(final.verts_m, final.faces, K0, size_hw)
+    joints = final.joints_m.astype(np.float64)
+    return Prediction(uv_px=tuple(project(P, joints) for P in P_views), xyz_cam_m=joints,
+                      verts_cam_m=final.verts_m.astype(np.float64), silhouette_init=sil_init, silhouette=sil,
+                      refine_diverged=diverged, mediapipe_world_m=None if world is None else world.astype(np.float64))

@@ -34,9 +34,8 @@ from models.eval.fit_methods import (
     FitMethod,
     RefineStep,
     SeenView,
-    image_silhouette,
+    mesh_prediction,
     mono_camera,
-    project,
     rescale_affine,
 )
 from models.eval.methods import MethodOptions, nearest_index
@@ -154,17 +153,7 @@ class HandNetMethod(FitMethod):
         if self.refine is not None:
             result = self.refine.refine_with_masks(mesh, views, masks)
             final, diverged = result.mesh, result.diverged
-        sil_init = sil = None
-        if sample.masks:
-            size_hw = sample.images[0].shape[:2]
-            K0 = cameras[0].K
-            sil_init = image_silhouette(mesh.verts_m, mesh.faces, K0, size_hw)
-            sil = sil_init if final is mesh else image_silhouette(final.verts_m, final.faces, K0, size_hw)
-        joints = final.joints_m.astype(np.float64)
-        return Prediction(uv_px=tuple(project(c.P, joints) for c in cameras), xyz_cam_m=joints,
-                          verts_cam_m=final.verts_m.astype(np.float64), silhouette_init=sil_init, silhouette=sil,
-                          refine_diverged=diverged,
-                          mediapipe_world_m=None if world is None else world.astype(np.float64))
+        return mesh_prediction(sample, mesh, final, diverged, cameras[0].K, [c.P for c in cameras], world)
 
     def _single_prediction(self, sample: EvalSample, raw) -> Prediction:
         """HandNet on a mono sample (or a stereo sample's first view alone): raw is the first view's MediaPipe hand
