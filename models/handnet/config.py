@@ -14,6 +14,7 @@ N_POSE = 48
 N_SHAPE = 10
 N_CAM = 3
 N_KEYPOINTS = 21
+HEATMAP_INPUTS = ("unit", "pm1")
 
 # ResNet50 per-layer bottleneck widths before the x4 expansion (He et al. 2016, Table 1).
 RESNET_PLANES = (64, 128, 256, 512)
@@ -46,6 +47,10 @@ class HandNetConfig:
     ssma_reduction: SSMA bottleneck ratio (thesis 4.2.1: 2C / 8 = 128). ssma_kernel: SSMA conv kernel size.
     cam_scale_init: initial weak-perspective scale s (crop-normalised units per metre); the scale head
         predicts log(s / cam_scale_init) so s > 0 always (a positive s keeps the root in front of the camera).
+    heatmap_input: how the keypoint head reads the detection's heatmaps (app/detection/heatmaps.py: [-1, 1],
+        background -1, all zeros = "no keypoints"). 'pm1' (default, and every checkpoint written before this
+        field existed): the [-1, 1] map as is. 'unit' (opt-in, under evaluation): (h + 1) / 2, i.e. background 0,
+        peaks 1, and "no keypoints" stays all zeros (net.py ``keypoint_input`` says why it may train better).
     """
 
     width: float = 1.0
@@ -57,6 +62,7 @@ class HandNetConfig:
     ssma_reduction: int = 8
     ssma_kernel: int = 3
     cam_scale_init: float = 6.0
+    heatmap_input: str = "pm1"
 
     def __post_init__(self):
         _check(self.width > 0, "width", f"must be > 0, got {self.width}")
@@ -70,6 +76,8 @@ class HandNetConfig:
         _check(self.cam_scale_init > 0, "cam_scale_init", f"must be > 0, got {self.cam_scale_init}")
         _check(self.image_channels >= 1 and self.keypoint_channels >= 1, "image_channels/keypoint_channels",
                "must be >= 1")
+        _check(self.heatmap_input in HEATMAP_INPUTS, "heatmap_input",
+               f"must be one of {HEATMAP_INPUTS}, got {self.heatmap_input!r}")
 
     @property
     def stem_channels(self) -> int:
@@ -96,12 +104,14 @@ class HandNetConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> HandNetConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming them."""
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming them. A dict without ``heatmap_input``
+        (written before the field existed) describes a network trained on the [-1, 1] heatmaps: 'pm1'."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise HandNetConfigError(f"HandNetConfig: unknown keys {unknown}; known keys: {sorted(names)}")
         tuples = {"blocks", "regressor_hidden"}
+        data = {"heatmap_input": "pm1", **data}
         return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
 
 

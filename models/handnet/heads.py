@@ -26,7 +26,7 @@ class HeadFeatures:
 
 
 class EncoderHead(nn.Module):
-    """x: (B, c_in, S, S) (RGB crop or 21 heatmaps in [-1, 1]) -> HeadFeatures."""
+    """x: (B, c_in, S, S) (RGB crop in [-1, 1], or the keypoint input of net.keypoint_input) -> HeadFeatures."""
 
     def __init__(self, c_in: int, cfg: HandNetConfig):
         super().__init__()

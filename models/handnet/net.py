@@ -2,7 +2,9 @@
 U-Net segmentation decoder and the stereo fusion head.
 
 Inputs per view: image (B, 3, S, S) float RGB crop in [-1, 1]; heatmap (B, 21, S, S) float in [-1, 1] (all zeros
-= "no keypoints"). The net is right-hand only: left hands arrive mirrored (app/detection/mirror.py).
+= "no keypoints"), the detection's convention (app/detection/heatmaps.py); the keypoint head reads it through
+``keypoint_input`` (HandNetConfig.heatmap_input). The net is right-hand only: left hands arrive mirrored
+(app/detection/mirror.py).
 Information flows (thesis Table 4.1): ``image`` (image head -> tail), ``keypoint`` (keypoint head -> tail),
 ``fused`` (both heads -> SSMA -> tail). Submodules, the units the training stages freeze and train:
 image_head, keypoint_head, fusion, tail, regressor, decoder, stereo.
@@ -83,6 +85,23 @@ class StereoOutput:
     cam: torch.Tensor
 
 
+def keypoint_input(heatmap: torch.Tensor, mode: str = "pm1") -> torch.Tensor:
+    """The keypoint head's input from (B, 21, S, S) heatmaps in [-1, 1] (background -1, all zeros = "no keypoints").
+
+    'unit': (h + 1) / 2 in [0, 1] (background 0, stencil peaks 1), and a sample whose heatmap is all zeros ("no
+    keypoints") stays all zeros, now the same as "no joint anywhere". 'pm1': unchanged.
+    Why 'unit': with a -1 background the first conv's output mean is -sum(w) per channel, which moves with every
+    weight update by far more than its spatial variance (the Gaussians cover ~5 % of the crop), so batch norm's
+    running statistics cannot follow it (eval-mode predictions break), and the 30 % all-zero heatmaps of training
+    put a second, constant input level into each batch that dominates the batch statistics (the joints' signal is
+    normalised away). A hypothesis from short CPU runs in session 3, not yet shown by a full training run.
+    """
+    if mode == "pm1":
+        return heatmap
+    none = (heatmap == 0).flatten(1).all(dim=1)
+    return torch.where(none[:, None, None, None], torch.zeros_like(heatmap), (heatmap + 1) / 2)
+
+
 class HandNet(nn.Module):
     def __init__(self, cfg: HandNetConfig):
         super().__init__()
@@ -106,7 +125,7 @@ class HandNet(nn.Module):
         else:
             if heatmap is None:
                 heatmap = image.new_zeros(image.shape[0], self.cfg.keypoint_channels, *image.shape[2:])
-            kp = self.keypoint_head(heatmap).down3
+            kp = self.keypoint_head(keypoint_input(heatmap, self.cfg.heatmap_input)).down3
             x = kp if flow == Flow.KEYPOINT else self.fusion(img_feats.down3, kp)
         tail = self.tail(x)
         reg = self.regressor(tail.down5)
