@@ -2,7 +2,8 @@
 
 Per sample:
 1. Detection as ``fit`` (models/eval/fit_methods.py: MediaPipe on the views, association, handedness), with the
-   network inputs on: each seeing view's crop and 21 heatmaps at the checkpoint's crop size. Stereo samples: the
+   network inputs on: each seeing view's crop and 21 heatmaps at the checkpoint's crop size and heatmap sigma /
+   kernel (from its training record). Stereo samples: the
    stereo pair nearest the ground truth when there is one (both views detected); otherwise the single-view
    detection nearest the ground truth in either view (mono HandNet on that view). Mono samples: MediaPipe on the
    image (tight crops on black canvases, as ``mediapipe``).
@@ -44,6 +45,13 @@ from models.eval.samples import EvalSample, Prediction
 
 class HandNetEvalError(ValueError):
     """The HandNet method cannot run as configured (no checkpoint, or one for another hand model)."""
+
+
+def trained_heatmaps(train: dict | None) -> dict:
+    """{'heatmap_sigma', 'heatmap_kernel'} (pixels) the checkpoint was trained with, for the detection's heatmaps;
+    {} for a checkpoint without a training record (the detection's defaults then apply)."""
+    augment = ((train or {}).get("config") or {}).get("augment") or {}
+    return {k: augment[k] for k in ("heatmap_sigma", "heatmap_kernel") if k in augment}
 
 
 def mono_calibration(camera: CameraView) -> StereoCalibration:
@@ -88,10 +96,12 @@ class HandNetMethod(FitMethod):
             raise HandNetEvalError("--method handnet / handnet+refine needs --checkpoint PATH (a .pt written by "
                                    "`python -m models.train`)")
         super().__init__(opts, refine=False)
-        self._check_hand_model(load_checkpoint(opts.checkpoint).hand_model)
+        ckpt = load_checkpoint(opts.checkpoint)
+        self._check_hand_model(ckpt.hand_model)
         self.runner = build_handnet_runner(opts.checkpoint, "cpu")
         size = self.runner.crop_size
-        self.det_cfg = dataclasses.replace(self.det_cfg, network_inputs=True, crop_size=size)
+        self.det_cfg = dataclasses.replace(self.det_cfg, network_inputs=True, crop_size=size,
+                                           **trained_heatmaps(ckpt.train))
         self.refine = MaskRefineStep(opts.iterations, self.fitter.hand_models, size) if refine else None
 
     def _check_hand_model(self, info: dict) -> None:

@@ -12,27 +12,40 @@ elsewhere. Its predictions are therefore read in the crop's virtual centred came
 (M = diag(-1, 1, 1) for a mirrored left-hand crop, else I; R_pp turns the ray through the crop centre onto the
 optical axis), and mapped back to the camera, unmirrored, and moved into the left camera frame.
 
+Root translation (``root_source``). The network's pose and shape fix the hand's metric shape; where it stands comes
+either from the detection's keypoints ('keypoints', default): the translation placing the predicted hand's 21
+keypoints on the MediaPipe pixels of every seeing view by linear least squares (both views of a stereo pair
+give the metric depth, like triangulation of the whole hand; one view gives it from the predicted hand size), or
+from the network's weak-perspective camera alone ('camera', the paper's reading, METHOD.md step 4). The camera's
+scale is learnt only through the 2D keypoint loss, and a net whose 3D pose is still poor learns a scale that
+shrinks towards 0 (the least-squares answer for uncorrelated points): a CPU-trained checkpoint placed hands
+~12 m away that way, while its pose and shape were usable.
+
 Devices: CPU float32, or CUDA in half precision with channels-last tensors (the stereo head and all geometry in
 float32). A corrupt or mismatching checkpoint raises ``CheckpointError`` naming the problem.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from app.detection.crop import crop_intrinsics
+from app.detection.keypoints3d import undistort_px
 from app.detection.mirror import is_mirrored
 from app.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from app.geometry.weak_perspective import weak_perspective_to_translation
+from app.reconstruction.initialise import translation_from_pixels
 from app.types import HandDetection, HandObservation, HandState, StereoCalibration
 from models.handnet.checkpoint import Checkpoint, load_handnet
 from models.handnet.crop_camera import rotation_onto_axis
 from models.handnet.net import HandNet, HandNetOutput, StereoGeometry
 
 MIRROR = np.diag([-1.0, 1.0, 1.0])
+ROOT_SOURCES = ("keypoints", "camera")
 
 
 @dataclass(frozen=True)
@@ -131,7 +144,10 @@ class HandNetRunner:
     """Runs a loaded HandNet on HandObservations (see module doc)."""
 
     def __init__(self, net: HandNet, ckpt: Checkpoint, device: torch.device, hand_models: dict,
-                 calibration: StereoCalibration | None = None):
+                 calibration: StereoCalibration | None = None, root_source: str = "keypoints"):
+        if root_source not in ROOT_SOURCES:
+            raise ValueError(f"root_source must be one of {ROOT_SOURCES}, got {root_source!r}")
+        self.root_source = root_source
         self.net = net
         self.ckpt = ckpt
         self.device = device
@@ -165,14 +181,30 @@ class HandNetRunner:
         return HandNetOutput(out.pose.float(), out.shape.float(), out.cam.float(), out.features.float(), seg)
 
     def _views(self, obs: HandObservation, calib: StereoCalibration | None) -> list:
-        """[(name, detection, CropView or None)] of the present views, left first."""
+        """[(name, CropView or None, (P (3, 4), undistorted keypoints (21, 2) px) or None)] of the present
+        views, left first."""
         cams = (None, None) if calib is None else (calib.left, calib.right)
         out = []
         for name, det, cam in zip(("left", "right"), (obs.left, obs.right), cams, strict=True):
-            if det is not None:
-                view = None if cam is None else crop_view(det, cam.K, cam.T_cam_left, self.crop_size)
-                out.append((name, view))
+            if det is None:
+                continue
+            if cam is None:
+                out.append((name, None, None))
+            else:
+                out.append((name, crop_view(det, cam.K, cam.T_cam_left, self.crop_size),
+                            (cam.P, undistort_px(cam, det.keypoints_px))))
         return out
+
+    def _anchored(self, state: HandState, pixels: list) -> HandState:
+        """``state`` with its translation re-solved from the seeing views' keypoint pixels (module doc,
+        'keypoints'); unchanged for root_source 'camera'."""
+        if self.root_source == "camera":
+            return state
+        model = self.hand_models["left" if state.is_left else "right"]
+        with torch.no_grad():
+            kp = model(torch.as_tensor(state.pose[None]), torch.as_tensor(state.shape[None])).keypoints_m[0]
+        t = translation_from_pixels(kp.cpu().numpy().astype(np.float64), pixels)
+        return dataclasses.replace(state, transl_m=t.astype(np.float32))
 
     def _state(self, pose_V, shape, cam, view: CropView, is_left: bool) -> HandState:
         pose, root = to_left_camera(pose_V, root_in_view(cam, view, self.crop_size), view)
@@ -187,17 +219,17 @@ class HandNetRunner:
         out = self._forward(obs, segment)
         views = self._views(obs, calib)
         per_view = []
-        for i, (name, view) in enumerate(views):
+        for i, (name, view, pixels) in enumerate(views):
             arr = [t[i].cpu().numpy() for t in (out.pose, out.shape, out.cam)]
             mask = None if out.seg_logits is None else torch.sigmoid(out.seg_logits[i, 0]).cpu().numpy()
-            state = None if view is None else self._state(*arr, view, obs.is_left)
+            state = None if view is None else self._anchored(self._state(*arr, view, obs.is_left), [pixels])
             per_view.append(ViewPrediction(name, *arr, mask, state))
         if len(views) == 1:
             return HandNetPrediction(tuple(per_view), None, per_view[0].state)
         return self._fused(out, views, per_view, obs.is_left)
 
     def _fused(self, out: HandNetOutput, views: list, per_view: list, is_left: bool) -> HandNetPrediction:
-        left_v, right_v = views[0][1], views[1][1]
+        (_, left_v, left_px), (_, right_v, right_px) = views
         rot = geo = None
         if left_v is not None:
             T = torch.as_tensor(right_from_left(left_v, right_v), dtype=torch.float32, device=self.device)[None]
@@ -210,7 +242,9 @@ class HandNetRunner:
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
             fused = self.net.fuse_views(left, right, rot, geo)
         pose, shape, cam = (t[0].cpu().numpy() for t in (fused.pose, fused.shape, fused.cam))
-        state = None if right_v is None else self._state(pose, shape, cam, right_v, is_left)
+        state = None
+        if right_v is not None:
+            state = self._anchored(self._state(pose, shape, cam, right_v, is_left), [left_px, right_px])
         return HandNetPrediction(tuple(per_view), fused.weights[0].cpu().numpy(), state)
 
 
@@ -235,8 +269,10 @@ def _hand_models(ckpt: Checkpoint) -> dict:
 
 
 def build_handnet_runner(checkpoint_path: str, device: str | torch.device = "auto",
-                         calibration: StereoCalibration | None = None) -> HandNetRunner:
-    """Load a checkpoint (CheckpointError when missing, corrupt or mismatching) into a ready runner."""
+                         calibration: StereoCalibration | None = None, root_source: str = "keypoints"
+                         ) -> HandNetRunner:
+    """Load a checkpoint (CheckpointError when missing, corrupt or mismatching) into a ready runner;
+    root_source: 'keypoints' | 'camera' (module doc)."""
     dev = _device(device)
     net, ckpt = load_handnet(checkpoint_path, "cpu")
     if dev.type == "cuda":
@@ -244,4 +280,4 @@ def build_handnet_runner(checkpoint_path: str, device: str | torch.device = "aut
         net.stereo.float()  # fusion weights and geometry stay float32
     else:
         net = net.to(dev)
-    return HandNetRunner(net.eval(), ckpt, dev, _hand_models(ckpt), calibration)
+    return HandNetRunner(net.eval(), ckpt, dev, _hand_models(ckpt), calibration, root_source)

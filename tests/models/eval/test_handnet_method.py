@@ -19,7 +19,7 @@ from app.types import HandObservation
 from models import evaluate
 from models.eval import datasets
 from models.eval.fit_methods import SeenView, rescale_affine
-from models.eval.handnet_method import HandNetEvalError, HandNetMethod, resize_mask
+from models.eval.handnet_method import HandNetEvalError, HandNetMethod, resize_mask, trained_heatmaps
 from models.eval.methods import MethodOptions
 from models.eval.metrics import evaluate_sample
 from models.hand_model import build_hand_model
@@ -76,6 +76,19 @@ def test_network_inputs_follow_the_checkpoint_crop_size(methods, hand_sample):
     assert plain.det_cfg.network_inputs and plain.det_cfg.crop_size == 64
     obs, _ = given_detection(plain, hand_sample(0))
     assert obs.crops[0].shape == (64, 64, 3) and obs.heatmaps[1].shape == (21, 64, 64)
+
+
+def test_heatmaps_follow_the_checkpoint_training_record(tmp_path):
+    """A checkpoint trained with sigma 15 / kernel 127 heatmaps is evaluated on the same heatmaps."""
+    train = {"config": {"augment": {"heatmap_sigma": 15.0, "heatmap_kernel": 127, "rotate": True}}}
+    assert trained_heatmaps(train) == {"heatmap_sigma": 15.0, "heatmap_kernel": 127}
+    assert trained_heatmaps(None) == {} and trained_heatmaps({"config": {}}) == {}
+    path = save_checkpoint(tmp_path / "s15.pt", build_handnet(TINY), OPEN, train)
+    method = HandNetMethod(MethodOptions(checkpoint=str(path)), refine=False)
+    try:
+        assert (method.det_cfg.heatmap_sigma, method.det_cfg.heatmap_kernel) == (15.0, 127)
+    finally:
+        method.close()
 
 
 def test_stereo_and_mono_predictions_are_scored_as_mesh_methods(methods, hand_sample, monkeypatch):

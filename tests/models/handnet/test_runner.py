@@ -112,12 +112,13 @@ def _patch_ideal(runner, obs, rig, pose, shape, root):
     runner._forward = lambda obs, segment: out
 
 
+@pytest.mark.parametrize("root_source", ["keypoints", "camera"])
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("views", [("left",), ("right",), ("left", "right")])
-def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, views):
+def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, views, root_source):
     pose, shape, root, kps = _hand(models, side, seed=len(views) + (side == "left"))
     obs = _observation(rig, kps, side, views)
-    runner = build_handnet_runner(str(checkpoint), "cpu", rig)
+    runner = build_handnet_runner(str(checkpoint), "cpu", rig, root_source=root_source)
     with torch.no_grad():
         runner.net.stereo.fc.weight.normal_(0, 1.0)  # any fusion weights: both views agree on the truth
     _patch_ideal(runner, obs, rig, pose, shape, root)
@@ -131,6 +132,31 @@ def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, vie
                          torch.tensor(state.transl_m[None]))
     np.testing.assert_allclose(posed.keypoints_m[0, 0].detach().numpy(), root, atol=1e-5)  # wrist = root
     np.testing.assert_allclose(posed.keypoints_m[0].detach().numpy(), kps, atol=1e-4)
+
+
+@pytest.mark.parametrize("views", [("left",), ("left", "right")])
+def test_keypoint_root_ignores_a_collapsed_camera_scale(models, checkpoint, rig, views):
+    """The failure seen with a CPU-trained net: right pose and shape, weak-perspective scale 27x too small.
+    'camera' puts the hand ~10 m away; 'keypoints' places it on the detection's pixels, at the true root."""
+    pose, shape, root, kps = _hand(models, "right", seed=11)
+    obs = _observation(rig, kps, "right", views)
+    found = {}
+    for source in ("keypoints", "camera"):
+        runner = build_handnet_runner(str(checkpoint), "cpu", rig, root_source=source)
+        with torch.no_grad():
+            runner.net.stereo.fc.weight.zero_()
+        _patch_ideal(runner, obs, rig, pose, shape, root)
+        runner._forward(obs, False).cam[:, 2] /= 27
+        state = runner.predict(obs).state
+        found[source] = models["right"](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
+                                        torch.tensor(state.transl_m[None])).keypoints_m[0, 0].detach().numpy()
+    assert found["camera"][2] > 5 * root[2]
+    np.testing.assert_allclose(found["keypoints"], root, atol=1e-4)
+
+
+def test_unknown_root_source_is_an_error(checkpoint):
+    with pytest.raises(ValueError, match="root_source"):
+        build_handnet_runner(str(checkpoint), "cpu", root_source="weak")
 
 
 def test_crop_camera_equals_the_training_crop_camera(models, rig):
