@@ -51,16 +51,32 @@ def resolve_device(device: str) -> str:
 
 
 def checkpoint_note(checkpoint: str) -> str | None:
-    """What happens to --checkpoint: HandNet initialises the hands, refinement and texture follow as usual."""
+    """What happens to --checkpoint: HandNet initialises the hands and segments them, texture follows as usual."""
     if not checkpoint:
         return None
     return (f"--checkpoint {checkpoint}: HandNet initialises the hands (the keypoint fit takes over for a hand "
-            "HandNet cannot place); the colour segmentation target still drives refinement")
+            "HandNet cannot place) and its segmentation masks are the refinement's targets")
 
 
-def build_handnet_initialiser(checkpoint: str, device: str, fitter):
-    """``init(obs, frame) -> HandMesh | None`` from a HandNet checkpoint (models/handnet/runner.py), posed with
-    the fitter's hand model; a missing, corrupt or mismatching checkpoint is a ConfigError naming the file."""
+def with_checkpoint_inputs(cfg: AppConfig) -> AppConfig:
+    """cfg with the detection's crop size and heatmap Gaussian set to what the --checkpoint's HandNet was trained
+    on (unchanged without a checkpoint); a missing or corrupt checkpoint is a ConfigError naming the file."""
+    if not cfg.reconstruction.checkpoint:
+        return cfg
+    from models.handnet.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        inputs = load_checkpoint(cfg.reconstruction.checkpoint).network_inputs()
+    except CheckpointError as exc:
+        raise ConfigError(f"--checkpoint {cfg.reconstruction.checkpoint}: {exc}") from exc
+    return dataclasses.replace(cfg, detection=dataclasses.replace(cfg.detection, **inputs))
+
+
+def build_handnet_initialiser(checkpoint: str, device: str, fitter, segment: bool):
+    """``init(obs, frame) -> (HandMesh, masks) | None`` from a HandNet checkpoint (models/handnet/runner.py),
+    posed with the fitter's hand model; masks: per seeing view (left first) the network's (S, S) float32 hand
+    probabilities over its detection crop, or None when ``segment`` is False. A missing, corrupt or mismatching
+    checkpoint is a ConfigError naming the file."""
     from models.handnet.checkpoint import CheckpointError
     from models.handnet.runner import build_handnet_runner
 
@@ -70,8 +86,11 @@ def build_handnet_initialiser(checkpoint: str, device: str, fitter):
         raise ConfigError(f"--checkpoint {checkpoint}: {exc}") from exc
 
     def init(obs, frame):
-        state = runner.predict(obs, frame.calibration, segment=False).state
-        return None if state is None else fitter.mesh(state, frame.frame_id, frame.t_capture_ns)
+        pred = runner.predict(obs, frame.calibration, segment=segment)
+        if pred.state is None:
+            return None
+        masks = tuple(v.mask for v in pred.views) if segment else None
+        return fitter.mesh(pred.state, frame.frame_id, frame.t_capture_ns), masks
 
     return init
 
@@ -118,20 +137,21 @@ def build_reconstruction(cfg: AppConfig, device: str, notes: list[str]):
     hm_cfg = dataclasses.replace(cfg.hand_model, device=device)
     fitter = fit.build_fitter(dataclasses.replace(cfg.fit, device=device), hm_cfg)
     refine = build_refinement(cfg, fitter.hand_models, notes)
-    handnet = build_handnet_initialiser(cfg.reconstruction.checkpoint, device, fitter) \
+    handnet = build_handnet_initialiser(cfg.reconstruction.checkpoint, device, fitter, refine is not None) \
         if cfg.reconstruction.checkpoint else None
 
     def reconstruct_hand(obs, frame, prev):
-        mesh = None if handnet is None else handnet(obs, frame)
-        mesh = mesh if mesh is not None else fitter.fit(obs, frame.calibration, prev)
-        return mesh if refine is None else refine(mesh, obs, frame, prev is None)
+        found = None if handnet is None else handnet(obs, frame)
+        mesh, masks = found if found is not None else (fitter.fit(obs, frame.calibration, prev), None)
+        return mesh if refine is None else refine(mesh, obs, frame, prev is None, masks)
 
     return ReconstructionStage(reconstruct_hand, cfg.pipeline.hands), fitter.hand_models
 
 
 def build_refinement(cfg: AppConfig, hand_models: dict, notes: list[str]):
-    """``refine(mesh, obs, frame, new_track) -> HandMesh`` or None (iterations 0, or modules missing).
-    A diverged refinement gives the fitted mesh back (RefineResult.mesh is then the input)."""
+    """``refine(mesh, obs, frame, new_track, masks=None) -> HandMesh`` or None (iterations 0, or modules
+    missing); masks: HandNet's per-view masks as targets (None: colour segmentation). A diverged refinement gives
+    the fitted mesh back (RefineResult.mesh is then the input)."""
     if cfg.reconstruction.iterations == 0:
         return None
     refine_mod = stage_module("app.reconstruction.refine", notes, "refinement")
@@ -150,8 +170,8 @@ def build_refinement(cfg: AppConfig, hand_models: dict, notes: list[str]):
     warm_silhouette()
     targets = TargetBuilder(seg_mod, refine_mod, rcfg.render_size_px, cfg.detection.crop_size)
 
-    def refine(mesh, obs, frame, new_track: bool):
-        views = targets.targets(mesh, obs, frame, new_track)
+    def refine(mesh, obs, frame, new_track: bool, masks=None):
+        views = targets.targets(mesh, obs, frame, new_track, masks)
         return refiners[mesh.state.is_left].refine(mesh, views).mesh if views else mesh
 
     return refine
@@ -185,6 +205,7 @@ def build_stages(cfg: AppConfig, device: str, calib) -> Stages:
 
     torch.set_num_threads(cfg.pipeline.torch_threads)
     notes = [n for n in [checkpoint_note(cfg.reconstruction.checkpoint)] if n]
+    cfg = with_checkpoint_inputs(cfg)
     stages = Stages(build_detection(cfg), notes=notes)
     stages.reconstruction, hand_models = build_reconstruction(cfg, device, notes)
     stages.uv_layouts = _uv_layouts(hand_models)

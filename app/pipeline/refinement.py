@@ -1,6 +1,7 @@
 """Glue between detection, the segmentation target and the refiner (app/reconstruction): per hand and view,
 the crop camera of the detection, the image crop, the fitted mesh's silhouette as seed, the segmentation mask
--> ``ViewTarget`` s for ``Refiner.refine(mesh, targets)``.
+-> ``ViewTarget`` s for ``Refiner.refine(mesh, targets)``. With a HandNet checkpoint the network's own masks
+(its U-Net decoder, over the same detection crops) replace the colour segmentation.
 
 Crops are cut at ``size_px`` (the refiner's render size: no resampling there) through the detection's
 crop_from_image affine rescaled with the pixel-centre convention u' = (u + 0.5) s - 0.5; a left hand's crop is
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from app.detection.crop import apply_affine, crop_intrinsics, cut_crop
@@ -21,9 +23,20 @@ VIEWS = ("left", "right")
 
 
 def rescale_affine(crop_from_image: np.ndarray, s: float) -> np.ndarray:
-    """(2, 3) image -> crop affine of a crop resized by s (pixel centres at integers)."""
+    """(2, 3) image -> crop affine of the same crop resized by s (pixel centres at integers:
+    u' = (u + 0.5) s - 0.5)."""
     S = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
     return (S @ np.vstack([np.asarray(crop_from_image, np.float64), [0.0, 0.0, 1.0]]))[:2]
+
+
+def resize_mask(mask: np.ndarray, size_px: int) -> np.ndarray:
+    """(S, S) float probabilities over a crop -> (size_px, size_px) float32 in [0, 1] over the same crop (area
+    resampling keeps the pixel-centre convention of ``rescale_affine``: u' = (u + 0.5) s - 0.5)."""
+    m = np.asarray(mask, np.float32)
+    if m.shape[0] == size_px:
+        return np.clip(m, 0.0, 1.0)
+    interp = cv2.INTER_AREA if size_px < m.shape[0] else cv2.INTER_LINEAR
+    return np.clip(cv2.resize(m, (size_px, size_px), interpolation=interp), 0.0, 1.0).astype(np.float32)
 
 
 class TargetBuilder:
@@ -39,15 +52,20 @@ class TargetBuilder:
             self._segmenters[key] = self.seg.build_segmentation_target(self.seg.ColourSegmentationConfig())
         return self._segmenters[key]
 
-    def targets(self, mesh: HandMesh, obs: HandObservation, frame: StereoFrame, new_track: bool) -> list:
+    def targets(self, mesh: HandMesh, obs: HandObservation, frame: StereoFrame, new_track: bool,
+                masks: tuple | None = None) -> list:
+        """masks: HandNet's segmentation per seeing view (left first), (S, S) float32 probabilities over the
+        detection crop, used as the targets; None: the colour segmentation of each crop."""
         out = []
-        for view in VIEWS:
+        seen = [v for v in VIEWS if getattr(obs, v) is not None]
+        for i, view in enumerate(seen):
             det = getattr(obs, view)
-            if det is None:
-                continue
             cam, image = getattr(frame.calibration, view), getattr(frame, view)
             A = rescale_affine(det.crop_from_image, self.scale)
             K = crop_intrinsics(cam.K, A)
+            if masks is not None:
+                out.append(self.ref.ViewTarget(resize_mask(masks[i], self.size_px), K, cam.T_cam_left))
+                continue
             seed = self.seg.mesh_silhouette_mask(mesh.verts_m, mesh.faces, K, cam.T_cam_left, self.size_px)
             mask = self._segmenter(obs.is_left, view, new_track)(cut_crop(image, A, self.size_px), seed)
             mask = self.seg.cut_at_wrist(mask, apply_affine(A, det.keypoints_px), seed)

@@ -37,6 +37,7 @@ from app.detection.config import DetectionConfig
 from app.detection.crop import apply_affine, crop_intrinsics, cut_crop
 from app.detection.keypoints3d import undistort_px
 from app.detection.stereo import make_detection
+from app.pipeline.refinement import rescale_affine
 from app.reconstruction.fit import FitConfig, build_fitter, fit_keypoints
 from app.reconstruction.refine import RefineResult, ViewTarget, build_refiner, refine_preset
 from app.reconstruction.segmentation import (
@@ -98,13 +99,6 @@ def image_silhouette(verts_m: np.ndarray, faces: np.ndarray, K: np.ndarray, size
                            torch.as_tensor(np.asarray(K), dtype=torch.float32),
                            HardRasterConfig(image_size=(int(size_hw[0]), int(size_hw[1]))))
     return (frags.face_id[0] >= 0).numpy()
-
-
-def rescale_affine(crop_from_image: np.ndarray, s: float) -> np.ndarray:
-    """(2, 3) image -> crop affine of the same crop resized by s (pixel centres at integers:
-    u' = (u + 0.5) s - 0.5)."""
-    A = np.array([[s, 0.0, 0.5 * s - 0.5], [0.0, s, 0.5 * s - 0.5], [0.0, 0.0, 1.0]])
-    return (A @ np.vstack([np.asarray(crop_from_image, np.float64), [0.0, 0.0, 1.0]]))[:2]
 
 
 class RefineStep:

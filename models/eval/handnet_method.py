@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from app.detection.crop import crop_intrinsics
 from app.detection.stereo import crop_and_heatmap
+from app.pipeline.refinement import rescale_affine, resize_mask
 from app.reconstruction.refine import ViewTarget
 from app.types import CameraView, HandMesh, HandObservation, StereoCalibration, StereoFrame
 from models.eval.fit_methods import (
@@ -37,7 +37,6 @@ from models.eval.fit_methods import (
     SeenView,
     mesh_prediction,
     mono_camera,
-    rescale_affine,
 )
 from models.eval.methods import MethodOptions, nearest_index
 from models.eval.samples import EvalSample, Prediction
@@ -47,27 +46,10 @@ class HandNetEvalError(ValueError):
     """The HandNet method cannot run as configured (no checkpoint, or one for another hand model)."""
 
 
-def trained_heatmaps(train: dict | None) -> dict:
-    """{'heatmap_sigma', 'heatmap_kernel'} (pixels) the checkpoint was trained with, for the detection's heatmaps;
-    {} for a checkpoint without a training record (the detection's defaults then apply)."""
-    augment = ((train or {}).get("config") or {}).get("augment") or {}
-    return {k: augment[k] for k in ("heatmap_sigma", "heatmap_kernel") if k in augment}
-
-
 def mono_calibration(camera: CameraView) -> StereoCalibration:
     """A StereoCalibration whose left view is ``camera`` (the runner reads only the left view of a mono
     observation; the right view is a placeholder copy)."""
     return StereoCalibration(left=camera, right=camera, rectified=False, name="mono")
-
-
-def resize_mask(mask: np.ndarray, size_px: int) -> np.ndarray:
-    """(S, S) float probabilities over a crop -> (size_px, size_px) float32 in [0, 1] over the same crop (area
-    resampling keeps the pixel-centre convention of ``rescale_affine``: u' = (u + 0.5) s - 0.5)."""
-    m = np.asarray(mask, np.float32)
-    if m.shape[0] == size_px:
-        return np.clip(m, 0.0, 1.0)
-    interp = cv2.INTER_AREA if size_px < m.shape[0] else cv2.INTER_LINEAR
-    return np.clip(cv2.resize(m, (size_px, size_px), interpolation=interp), 0.0, 1.0).astype(np.float32)
 
 
 class MaskRefineStep(RefineStep):
@@ -99,10 +81,9 @@ class HandNetMethod(FitMethod):
         ckpt = load_checkpoint(opts.checkpoint)
         self._check_hand_model(ckpt.hand_model)
         self.runner = build_handnet_runner(opts.checkpoint, "cpu")
-        size = self.runner.crop_size
-        self.det_cfg = dataclasses.replace(self.det_cfg, network_inputs=True, crop_size=size,
-                                           **trained_heatmaps(ckpt.train))
-        self.refine = MaskRefineStep(opts.iterations, self.fitter.hand_models, size) if refine else None
+        self.det_cfg = dataclasses.replace(self.det_cfg, network_inputs=True, **ckpt.network_inputs())
+        self.refine = MaskRefineStep(opts.iterations, self.fitter.hand_models, self.runner.crop_size) \
+            if refine else None
 
     def _check_hand_model(self, info: dict) -> None:
         """Refuse a checkpoint whose pose labels belong to another hand model than the evaluation's."""

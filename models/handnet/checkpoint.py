@@ -37,6 +37,14 @@ class Checkpoint:
     hand_model: dict
     train: dict | None
 
+    def network_inputs(self) -> dict:
+        """The detection settings whose crops and heatmaps this net reads: {'crop_size': px, and when the training
+        record names them 'heatmap_sigma': px, 'heatmap_kernel': px} (DetectionConfig field names). A checkpoint
+        without a training record keeps the detection's heatmap defaults."""
+        augment = ((self.train or {}).get("config") or {}).get("augment") or {}
+        heat = {k: augment[k] for k in ("heatmap_sigma", "heatmap_kernel") if k in augment}
+        return {"crop_size": self.config.crop_size, **heat}
+
 
 def save_checkpoint(path: str | Path, net: HandNet, hand_model: dict, train: dict | None = None) -> Path:
     """Write net's weights and config (and an optional training state) atomically to ``path``."""

@@ -3,7 +3,7 @@ import sys
 import pytest
 
 from app.config import AppConfig, ConfigError, ReconstructionSettings
-from app.pipeline.build import checkpoint_note, optional_module, resolve_device
+from app.pipeline.build import checkpoint_note, optional_module, resolve_device, with_checkpoint_inputs
 
 
 def test_optional_module_missing_gives_none():
@@ -43,7 +43,24 @@ def test_a_bad_checkpoint_is_a_config_error(tmp_path):
     bad = tmp_path / "w.pt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="--checkpoint .*w.pt"):
-        build_handnet_initialiser(str(bad), "cpu", fitter=None)
+        build_handnet_initialiser(str(bad), "cpu", fitter=None, segment=True)
     with pytest.raises(ConfigError, match="--checkpoint .*missing.pt"):
-        build_handnet_initialiser(str(tmp_path / "missing.pt"), "cpu", fitter=None)
+        build_handnet_initialiser(str(tmp_path / "missing.pt"), "cpu", fitter=None, segment=False)
 
+
+
+def test_detection_follows_the_checkpoint_inputs(tmp_path):
+    """Crops at the network's input size, heatmaps with the Gaussian it was trained on; no checkpoint: unchanged."""
+    from models.handnet.checkpoint import save_checkpoint
+    from models.handnet.config import HandNetConfig
+    from models.handnet.net import build_handnet
+
+    train = {"config": {"augment": {"heatmap_sigma": 3.0, "heatmap_kernel": 29}}}
+    path = save_checkpoint(tmp_path / "w.pt", build_handnet(HandNetConfig(
+        width=0.125, blocks=(1, 1, 1, 1), crop_size=128, regressor_hidden=(64, 32))), {"name": "open"}, train)
+    cfg = with_checkpoint_inputs(AppConfig(reconstruction=ReconstructionSettings(checkpoint=str(path))))
+    assert (cfg.detection.crop_size, cfg.detection.heatmap_sigma, cfg.detection.heatmap_kernel) == (128, 3.0, 29)
+    assert with_checkpoint_inputs(AppConfig()) == AppConfig()
+    missing = AppConfig(reconstruction=ReconstructionSettings(checkpoint=str(tmp_path / "nothing.pt")))
+    with pytest.raises(ConfigError, match="--checkpoint .*nothing.pt"):
+        with_checkpoint_inputs(missing)

@@ -1,11 +1,14 @@
 """The glue from a detection to the refiner's ViewTargets, with the real segmentation and refine modules."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from app.config import HandModelConfig
 from app.detection.config import DetectionConfig
+from app.detection.crop import crop_intrinsics
 from app.geometry.camera import project
 from app.pipeline.refinement import TargetBuilder, rescale_affine
 from app.types import HandMesh, HandObservation, HandState, StereoFrame
@@ -62,3 +65,24 @@ def test_targets_cover_the_hand_in_both_views(side):
         hand = t.mask > 0.5
         assert seed.sum() > 500  # the mesh shows in the (mirrored) crop camera
         assert (hand & seed).sum() / (hand | seed).sum() > 0.8  # the mask agrees with the bright hand pixels
+
+
+def test_handnet_masks_replace_the_colour_segmentation():
+    """Given HandNet's masks (here: the mesh's own silhouette over each 224 px detection crop), the targets are
+    those masks at the refiner's size in the same crop camera; a mono observation uses its one mask."""
+    mesh, obs, frame = scene("left")
+    builder = TargetBuilder(seg_mod, refine_mod, 112, 224)
+    colour = builder.targets(mesh, obs, frame, new_track=True)
+    masks = []
+    for det, cam in ((obs.left, frame.calibration.left), (obs.right, frame.calibration.right)):
+        K = crop_intrinsics(cam.K, det.crop_from_image)
+        masks.append(seg_mod.mesh_silhouette_mask(mesh.verts_m, mesh.faces, K, cam.T_cam_left, 224).astype(np.float32))
+    given = builder.targets(mesh, obs, frame, new_track=False, masks=tuple(masks))
+    for t, c in zip(given, colour, strict=True):
+        np.testing.assert_allclose(t.K, c.K)
+        assert t.mask.shape == (112, 112) and set(np.unique(t.mask)) <= set(np.linspace(0, 1, 5))
+        hand = t.mask > 0.5
+        assert (hand & (c.mask > 0.5)).sum() / (hand | (c.mask > 0.5)).sum() > 0.8
+    mono = dataclasses.replace(obs, left=None)
+    one = builder.targets(mesh, mono, frame, new_track=False, masks=(masks[1],))
+    assert len(one) == 1 and np.array_equal(one[0].mask, given[1].mask)

@@ -13,11 +13,12 @@ from app.config import HandModelConfig
 from app.detection.crop import crop_affine, crop_intrinsics
 from app.detection.mediapipe_hands import RawHand
 from app.detection.mirror import compose_affine, flip_affine
+from app.pipeline.refinement import rescale_affine
 from app.reconstruction.segmentation import mesh_silhouette_mask
 from app.reconstruction.synthetic import synthetic_hand, world_landmarks
 from app.render import HardRasterConfig, hard_rasterize
 from calibration.presets import preset_rig
-from models.eval.fit_methods import FitMethod, SeenView, image_silhouette, project, rescale_affine
+from models.eval.fit_methods import FitMethod, SeenView, image_silhouette, project
 from models.eval.mesh_metrics import mask_iou
 from models.eval.methods import MethodOptions
 from models.eval.metrics import evaluate_sample

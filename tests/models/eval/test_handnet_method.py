@@ -15,15 +15,16 @@ from app.config import HandModelConfig
 from app.detection.crop import crop_intrinsics
 from app.detection.mediapipe_hands import RawHand
 from app.detection.stereo import crop_and_heatmap, make_detection
+from app.pipeline.refinement import rescale_affine, resize_mask
 from app.types import HandObservation
 from models import evaluate
 from models.eval import datasets
-from models.eval.fit_methods import SeenView, rescale_affine
-from models.eval.handnet_method import HandNetEvalError, HandNetMethod, resize_mask, trained_heatmaps
+from models.eval.fit_methods import SeenView
+from models.eval.handnet_method import HandNetEvalError, HandNetMethod
 from models.eval.methods import MethodOptions
 from models.eval.metrics import evaluate_sample
 from models.hand_model import build_hand_model
-from models.handnet.checkpoint import CheckpointError, save_checkpoint
+from models.handnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from models.handnet.config import HandNetConfig
 from models.handnet.net import build_handnet
 
@@ -81,9 +82,10 @@ def test_network_inputs_follow_the_checkpoint_crop_size(methods, hand_sample):
 def test_heatmaps_follow_the_checkpoint_training_record(tmp_path):
     """A checkpoint trained with sigma 15 / kernel 127 heatmaps is evaluated on the same heatmaps."""
     train = {"config": {"augment": {"heatmap_sigma": 15.0, "heatmap_kernel": 127, "rotate": True}}}
-    assert trained_heatmaps(train) == {"heatmap_sigma": 15.0, "heatmap_kernel": 127}
-    assert trained_heatmaps(None) == {} and trained_heatmaps({"config": {}}) == {}
     path = save_checkpoint(tmp_path / "s15.pt", build_handnet(TINY), OPEN, train)
+    assert load_checkpoint(path).network_inputs() == {"crop_size": 64, "heatmap_sigma": 15.0, "heatmap_kernel": 127}
+    bare = save_checkpoint(tmp_path / "bare.pt", build_handnet(TINY), OPEN)
+    assert load_checkpoint(bare).network_inputs() == {"crop_size": 64}
     method = HandNetMethod(MethodOptions(checkpoint=str(path)), refine=False)
     try:
         assert (method.det_cfg.heatmap_sigma, method.det_cfg.heatmap_kernel) == (15.0, 127)

@@ -19,7 +19,8 @@ def test_presets_build():
     assert thesis.mano_loss.joints2d == 100 and thesis.augment.heatmap_dropout == 0.3
     smoke, learn = load_train_config("smoke"), load_train_config("cpu-learn")
     assert smoke.handnet.width == 0.25 and smoke.device == "cpu"
-    assert learn.data.synthetic.count >= 2000 and learn.handnet == smoke.handnet
+    assert learn.data.synthetic.count >= 2000 and learn.handnet.width == smoke.handnet.width == 0.25
+    assert learn.handnet.crop_size == learn.augment.crop_size == 128 and learn.augment.heatmap_kernel % 2 == 1
     assert set(PRESETS) == {"thesis", "smoke", "cpu-learn"}
 
 
