@@ -1,18 +1,19 @@
 """HandNet speed: ms per stereo forward pass (both views batched, fused flow, with and without segmentation).
 
 Usage: .venv/bin/python benchmarks/bench_handnet.py [--json out.json] [--runs 20] [--threads 2]
-       [--configs full,reduced] [--device auto|cpu|cuda]
+       [--configs full,reduced,reduced@128] [--device auto|cpu|cuda]
 
-Inputs: one stereo pair of random 224x224 crops and 21-channel heatmaps (B = 1 hand, 2 views), eval mode,
-``torch.no_grad``. CPU: float32, ``--threads`` intra-op threads (default 1: on the busy shared 2-core machine
-2 threads ran the reduced net 20x slower). CUDA (when available and --device is auto or cuda): half precision,
-channels-last, synchronised timings. Reported: median and p95 over --runs timed calls after
+Inputs: one stereo pair of random crops (224x224, or S x S for NAME@S) and 21-channel heatmaps (B = 1 hand,
+2 views), eval mode, ``torch.no_grad``. CPU: float32, ``--threads`` intra-op threads (default 1: on the busy
+shared 2-core machine 2 threads ran the reduced net 20x slower). CUDA (when available and --device is auto or
+cuda): half precision, channels-last, synchronised timings. Reported: median and p95 over --runs timed calls after
 3 warm-up calls; the rows are interleaved run by run so load changes on a shared machine hit all of them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -26,9 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.handnet import build_handnet, handnet_preset  # noqa: E402
 
 
+def preset_config(name: str):
+    """A HandNet preset by name; 'NAME@S' is that preset at S px crops (e.g. 'reduced@128', the cpu-learn net)."""
+    base, _, size = name.partition("@")
+    cfg = handnet_preset(base)
+    return dataclasses.replace(cfg, crop_size=int(size)) if size else cfg
+
+
 def make_case(name: str, device: torch.device, segment: bool):
     """(label, callable running one stereo forward) for a HandNet preset on a device."""
-    net = build_handnet(handnet_preset(name)).eval()
+    net = build_handnet(preset_config(name)).eval()
     s = net.cfg.crop_size
     images, heat = torch.randn(1, 2, 3, s, s), torch.randn(1, 2, 21, s, s)
     if device.type == "cuda":

@@ -136,15 +136,17 @@ def check_held_out(data: EvalData, ckpt: Checkpoint | None) -> str:
             f"{trained.start}..{trained.stop - 1}; {same}")
 
 
-def eval_loader(source, crop_size: int, batch_size: int = 8, limit: int = 0) -> DataLoader:
-    """Un-augmented stereo crops with ground-truth heatmaps (the training's StereoTrainSet, augmentation off)."""
+def eval_loader(source, crop_size: int, batch_size: int = 8, limit: int = 0, heatmaps: dict | None = None
+                ) -> DataLoader:
+    """Un-augmented stereo crops with ground-truth heatmaps (the training's StereoTrainSet, augmentation off);
+    heatmaps: {'heatmap_sigma', 'heatmap_kernel'} the network was trained with (None: the defaults)."""
     from torch.utils.data import Subset
 
     from models.training.augmentation import AugmentConfig
     from models.training.datasets import StereoTrainSet
     from models.training.samples import collate_stereo
 
-    dataset = StereoTrainSet(source, AugmentConfig(enabled=False, crop_size=crop_size))
+    dataset = StereoTrainSet(source, AugmentConfig(enabled=False, crop_size=crop_size, **(heatmaps or {})))
     if limit:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_stereo)
@@ -282,12 +284,14 @@ def evaluate(data: EvalData, checkpoint: str | None = None, untrained: bool = Tr
     how = check_held_out(data, ckpt)
     if untrained:
         nets = {"untrained": untrained_handnet(config, seed), **nets}
-    loader = eval_loader(data.source, config.crop_size, batch_size, limit)
+    heat = {} if ckpt is None else {k: v for k, v in ckpt.network_inputs().items() if k != "crop_size"}
+    loader = eval_loader(data.source, config.crop_size, batch_size, limit, heat)
     hand_model = hand_model_for(ckpt)
     summaries = {name: summarise(per_sample_metrics(net, hand_model, loader)) for name, net in nets.items()}
     report = {"data": {**data.info, "held_out": how}, "samples": len(loader.dataset), "checkpoint": checkpoint or "",
               "seed": seed, "crops": "ground-truth keypoint box x 2.0, no augmentation",
-              "heatmaps": "rendered from ground-truth 2D keypoints", "networks": summaries}
+              "heatmaps": f"rendered from ground-truth 2D keypoints {heat or 'sigma 5 / kernel 49'}",
+              "networks": summaries}
     if mean_source is not None:
         report["baselines"] = {"mean_hand": mean_hand_metrics(*mean_hand(mean_source), hand_model, loader)}
     if "trained" in summaries and "untrained" in summaries:

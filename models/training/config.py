@@ -18,10 +18,12 @@ from models.training.augmentation import AugmentConfig
 
 @dataclass(frozen=True)
 class StageSchedule:
-    """epochs of a stage (0 skips it) and how many of its last epochs decay the learning rate linearly to 0."""
+    """epochs of a stage (0 skips it) and how many of its last epochs decay the learning rate linearly to 0;
+    lr_scale multiplies optim.lr in this stage (1 = the thesis' single learning rate)."""
 
     epochs: int
     decay_epochs: int
+    lr_scale: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,8 @@ class _StageRun:
 
 def _step(ctx: RunContext, run: _StageRun, batch, epoch: int, step: int) -> float:
     """One optimiser step; returns the global-batch loss."""
-    lr = ctx.cfg.optim.lr * lr_factor(epoch + step / run.steps, run.sched.epochs, run.sched.decay_epochs)
+    lr = ctx.cfg.optim.lr * run.sched.lr_scale * lr_factor(epoch + step / run.steps, run.sched.epochs,
+                                                           run.sched.decay_epochs)
     for group in run.opt.param_groups:
         group["lr"] = lr
     with _autocast(ctx):

@@ -15,6 +15,7 @@ from models.handnet.checkpoint import save_checkpoint
 from models.handnet.config import handnet_preset
 from models.handnet.evaluate import (
     HeldOutError,
+    eval_loader,
     evaluate,
     hand_iou,
     mean_class_iou,
@@ -142,6 +143,20 @@ def test_checkpoint_of_the_initialisation_shows_no_reduction(held_out, tmp_path)
     assert "same generator settings" in report["data"]["held_out"]
     for view, reduction in report["comparison"]["pa_mpve_reduction"].items():
         assert abs(reduction) < 1e-6, view
+
+
+def test_heatmaps_follow_the_checkpoint_training_record(held_out, tmp_path):
+    """A net trained on sigma 2 / kernel 15 heatmaps is evaluated on those, not on the 5 / 49 default."""
+    train = {"config": {"seed": 0, "data": {"synthetic": {"seed": 0, "count": 100}},
+                        "augment": {"heatmap_sigma": 2.0, "heatmap_kernel": 15}}}
+    ckpt = save_checkpoint(tmp_path / "s2.pt", untrained_handnet(TINY_NET, 0), {"name": "open", "mano_dir": ""}, train)
+    report = evaluate(open_eval_data(held_out), str(ckpt), untrained=False, batch_size=3)
+    assert "'heatmap_sigma': 2.0" in report["heatmaps"] and "'heatmap_kernel': 15" in report["heatmaps"]
+    narrow = next(iter(eval_loader(open_eval_data(held_out).source, 64, 3, 1, {"heatmap_sigma": 2.0,
+                                                                              "heatmap_kernel": 15})))
+    wide = next(iter(eval_loader(open_eval_data(held_out).source, 64, 3, 1)))
+    above_floor = [(b.left.heatmap > -0.9).float().mean() for b in (narrow, wide)]
+    assert above_floor[0] < above_floor[1]  # narrower Gaussians light fewer pixels
 
 
 def test_another_seed_is_another_network(held_out, tmp_path):

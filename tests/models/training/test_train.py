@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -54,3 +55,17 @@ def test_resume_rejects_another_network(tmp_path, tiny_config, capsys):
     (tmp_path / "last.pt").write_bytes(b"broken")
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "last.pt")
+
+
+def test_a_stage_lr_scale_multiplies_the_learning_rate(tmp_path, tiny_config):
+    """image at the base lr, keypoint at 0.1 x (no decay): the logged per-step lr shows both."""
+    path = tiny_config(image=(1, 0), keypoint=(1, 0))
+    text = (tmp_path / "cfg.yaml").read_text()
+    (tmp_path / "cfg.yaml").write_text(text.replace("keypoint:\n    decay_epochs: 0\n    epochs: 1",
+                                                    "keypoint:\n    decay_epochs: 0\n    epochs: 1\n    lr_scale: 0.1"))
+    assert "lr_scale: 0.1" in (tmp_path / "cfg.yaml").read_text()
+    assert train_main(["--config", path, "--out", str(tmp_path / "run"), "--no-progress", "--set", "log_every=1",
+                       "--set", "optim.lr=0.001"]) == 0
+    with open(tmp_path / "run" / "steps.csv") as f:
+        lrs = sorted({(row["stage"], round(float(row["lr"]), 9)) for row in csv.DictReader(f)})
+    assert lrs == [("image", 1e-3), ("keypoint", 1e-4)]
