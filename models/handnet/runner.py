@@ -12,11 +12,15 @@ elsewhere. Its predictions are therefore read in the crop's virtual centred came
 (M = diag(-1, 1, 1) for a mirrored left-hand crop, else I; R_pp turns the ray through the crop centre onto the
 optical axis), and mapped back to the camera, unmirrored, and moved into the left camera frame.
 
-Root translation (``root_source``). The network's pose and shape fix the hand's metric shape; where it stands comes
-either from the detection's keypoints ('keypoints', default): the translation placing the predicted hand's 21
-keypoints on the MediaPipe pixels of every seeing view by linear least squares (both views of a stereo pair
-give the metric depth, like triangulation of the whole hand; one view gives it from the predicted hand size), or
-from the network's weak-perspective camera alone ('camera', the paper's reading, METHOD.md step 4). The camera's
+Placement (``placement``). The network's pose and shape fix the hand's articulation and metric size; where it
+stands and which way it faces come either from the detection's keypoints ('keypoints', default) or from the
+network's weak-perspective camera and global rotation alone ('camera', the paper's reading, METHOD.md step 4).
+'keypoints': 1. with the stereo triangulated keypoints of a two-view observation, the global rotation is turned
+(about the wrist) so the predicted palm keypoints align with the triangulated ones (Kabsch); a single view uses
+its MediaPipe world landmarks (metric, camera axes) the same way when it has them; 2. the translation
+places the predicted hand's 21 keypoints on the MediaPipe pixels of every seeing view by linear least squares
+(both views give the metric depth, like triangulation of the whole hand; one view gives it from the predicted
+hand size). The camera's
 scale is learnt only through the 2D keypoint loss, and a net whose 3D pose is still poor learns a scale that
 shrinks towards 0 (the least-squares answer for uncorrelated points): a CPU-trained checkpoint placed hands
 ~12 m away that way, while its pose and shape were usable.
@@ -38,14 +42,14 @@ from app.detection.keypoints3d import undistort_px
 from app.detection.mirror import is_mirrored
 from app.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from app.geometry.weak_perspective import weak_perspective_to_translation
-from app.reconstruction.initialise import translation_from_pixels
+from app.reconstruction.initialise import align_to_points, translation_from_pixels
 from app.types import HandDetection, HandObservation, HandState, StereoCalibration
 from models.handnet.checkpoint import Checkpoint, load_handnet
 from models.handnet.crop_camera import rotation_onto_axis
 from models.handnet.net import HandNet, HandNetOutput, StereoGeometry
 
 MIRROR = np.diag([-1.0, 1.0, 1.0])
-ROOT_SOURCES = ("keypoints", "camera")
+PLACEMENTS = ("keypoints", "camera")
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,10 @@ class HandNetRunner:
     """Runs a loaded HandNet on HandObservations (see module doc)."""
 
     def __init__(self, net: HandNet, ckpt: Checkpoint, device: torch.device, hand_models: dict,
-                 calibration: StereoCalibration | None = None, root_source: str = "keypoints"):
-        if root_source not in ROOT_SOURCES:
-            raise ValueError(f"root_source must be one of {ROOT_SOURCES}, got {root_source!r}")
-        self.root_source = root_source
+                 calibration: StereoCalibration | None = None, placement: str = "keypoints"):
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        self.placement = placement
         self.net = net
         self.ckpt = ckpt
         self.device = device
@@ -181,30 +185,53 @@ class HandNetRunner:
         return HandNetOutput(out.pose.float(), out.shape.float(), out.cam.float(), out.features.float(), seg)
 
     def _views(self, obs: HandObservation, calib: StereoCalibration | None) -> list:
-        """[(name, CropView or None, (P (3, 4), undistorted keypoints (21, 2) px) or None)] of the present
-        views, left first."""
+        """[(name, CropView or None, (P (3, 4), undistorted keypoints (21, 2) px) or None, world landmarks turned
+        into the left camera's axes (21, 3) metres or None)] of the present views, left first."""
         cams = (None, None) if calib is None else (calib.left, calib.right)
         out = []
         for name, det, cam in zip(("left", "right"), (obs.left, obs.right), cams, strict=True):
             if det is None:
                 continue
             if cam is None:
-                out.append((name, None, None))
-            else:
-                out.append((name, crop_view(det, cam.K, cam.T_cam_left, self.crop_size),
-                            (cam.P, undistort_px(cam, det.keypoints_px))))
+                out.append((name, None, None, None))
+                continue
+            world = det.world_landmarks_m
+            world = None if world is None else world.astype(np.float64) @ cam.T_cam_left[:3, :3]
+            out.append((name, crop_view(det, cam.K, cam.T_cam_left, self.crop_size),
+                        (cam.P, undistort_px(cam, det.keypoints_px)), world))
         return out
 
-    def _anchored(self, state: HandState, pixels: list) -> HandState:
-        """``state`` with its translation re-solved from the seeing views' keypoint pixels (module doc,
-        'keypoints'); unchanged for root_source 'camera'."""
-        if self.root_source == "camera":
+    def _placed(self, state: HandState, pixels: list, points_m: np.ndarray | None = None) -> HandState:
+        """``state`` placed by the detection (module doc, 'keypoints'): turned onto ``points_m`` (21, 3) metres in
+        the left camera's axes (triangulated keypoints, or world landmarks: only their shape and orientation count),
+        NaN rows missing, when given; then translated onto the views' keypoint pixels.
+        Unchanged for placement 'camera'."""
+        if self.placement == "camera":
             return state
         model = self.hand_models["left" if state.is_left else "right"]
+        pose = state.pose.astype(np.float64)
+        if points_m is not None:
+            pose = self._turned(model, pose, state.shape, points_m)
         with torch.no_grad():
-            kp = model(torch.as_tensor(state.pose[None]), torch.as_tensor(state.shape[None])).keypoints_m[0]
+            kp = model(torch.as_tensor(pose[None], dtype=torch.float32),
+                       torch.as_tensor(state.shape[None])).keypoints_m[0]
         t = translation_from_pixels(kp.cpu().numpy().astype(np.float64), pixels)
-        return dataclasses.replace(state, transl_m=t.astype(np.float32))
+        return dataclasses.replace(state, pose=pose.astype(np.float32), transl_m=t.astype(np.float32))
+
+    @staticmethod
+    def _turned(model, pose: np.ndarray, shape: np.ndarray, points_m: np.ndarray) -> np.ndarray:
+        """pose with its global rotation pre-multiplied by the Kabsch rotation of the predicted palm onto the
+        triangulated one (about the wrist, which global rotation leaves in place); unchanged when fewer than three
+        keypoints are valid."""
+        with torch.no_grad():
+            shape_t = torch.as_tensor(shape[None])
+            kp = model(torch.as_tensor(pose[None], dtype=torch.float32), shape_t).keypoints_m[0].cpu().numpy()
+            root = model.rest_joints(shape_t)[0, 0].cpu().numpy()
+        try:
+            R, _ = align_to_points(kp.astype(np.float64), root.astype(np.float64), points_m.astype(np.float64))
+        except ValueError:
+            return pose
+        return np.concatenate([matrix_to_axis_angle(R @ axis_angle_to_matrix(pose[:3])), pose[3:]])
 
     def _state(self, pose_V, shape, cam, view: CropView, is_left: bool) -> HandState:
         pose, root = to_left_camera(pose_V, root_in_view(cam, view, self.crop_size), view)
@@ -219,17 +246,18 @@ class HandNetRunner:
         out = self._forward(obs, segment)
         views = self._views(obs, calib)
         per_view = []
-        for i, (name, view, pixels) in enumerate(views):
+        for i, (name, view, pixels, world) in enumerate(views):
             arr = [t[i].cpu().numpy() for t in (out.pose, out.shape, out.cam)]
             mask = None if out.seg_logits is None else torch.sigmoid(out.seg_logits[i, 0]).cpu().numpy()
-            state = None if view is None else self._anchored(self._state(*arr, view, obs.is_left), [pixels])
+            state = None if view is None else self._placed(self._state(*arr, view, obs.is_left), [pixels],
+                                                                 world)
             per_view.append(ViewPrediction(name, *arr, mask, state))
         if len(views) == 1:
             return HandNetPrediction(tuple(per_view), None, per_view[0].state)
-        return self._fused(out, views, per_view, obs.is_left)
+        return self._fused(out, views, per_view, obs)
 
-    def _fused(self, out: HandNetOutput, views: list, per_view: list, is_left: bool) -> HandNetPrediction:
-        (_, left_v, left_px), (_, right_v, right_px) = views
+    def _fused(self, out: HandNetOutput, views: list, per_view: list, obs: HandObservation) -> HandNetPrediction:
+        (_, left_v, left_px, _), (_, right_v, right_px, _) = views
         rot = geo = None
         if left_v is not None:
             T = torch.as_tensor(right_from_left(left_v, right_v), dtype=torch.float32, device=self.device)[None]
@@ -244,7 +272,8 @@ class HandNetRunner:
         pose, shape, cam = (t[0].cpu().numpy() for t in (fused.pose, fused.shape, fused.cam))
         state = None
         if right_v is not None:
-            state = self._anchored(self._state(pose, shape, cam, right_v, is_left), [left_px, right_px])
+            state = self._placed(self._state(pose, shape, cam, right_v, obs.is_left), [left_px, right_px],
+                                 obs.keypoints_cam_m)
         return HandNetPrediction(tuple(per_view), fused.weights[0].cpu().numpy(), state)
 
 
@@ -269,10 +298,10 @@ def _hand_models(ckpt: Checkpoint) -> dict:
 
 
 def build_handnet_runner(checkpoint_path: str, device: str | torch.device = "auto",
-                         calibration: StereoCalibration | None = None, root_source: str = "keypoints"
+                         calibration: StereoCalibration | None = None, placement: str = "keypoints"
                          ) -> HandNetRunner:
     """Load a checkpoint (CheckpointError when missing, corrupt or mismatching) into a ready runner;
-    root_source: 'keypoints' | 'camera' (module doc)."""
+    placement: 'keypoints' | 'camera' (module doc)."""
     dev = _device(device)
     net, ckpt = load_handnet(checkpoint_path, "cpu")
     if dev.type == "cuda":
@@ -280,4 +309,4 @@ def build_handnet_runner(checkpoint_path: str, device: str | torch.device = "aut
         net.stereo.float()  # fusion weights and geometry stay float32
     else:
         net = net.to(dev)
-    return HandNetRunner(net.eval(), ckpt, dev, _hand_models(ckpt), calibration, root_source)
+    return HandNetRunner(net.eval(), ckpt, dev, _hand_models(ckpt), calibration, placement)

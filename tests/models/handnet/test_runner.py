@@ -8,6 +8,8 @@ hands, mono and stereo. The centred crop camera must equal the one training augm
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -112,13 +114,13 @@ def _patch_ideal(runner, obs, rig, pose, shape, root):
     runner._forward = lambda obs, segment: out
 
 
-@pytest.mark.parametrize("root_source", ["keypoints", "camera"])
+@pytest.mark.parametrize("placement", ["keypoints", "camera"])
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("views", [("left",), ("right",), ("left", "right")])
-def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, views, root_source):
+def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, views, placement):
     pose, shape, root, kps = _hand(models, side, seed=len(views) + (side == "left"))
     obs = _observation(rig, kps, side, views)
-    runner = build_handnet_runner(str(checkpoint), "cpu", rig, root_source=root_source)
+    runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=placement)
     with torch.no_grad():
         runner.net.stereo.fc.weight.normal_(0, 1.0)  # any fusion weights: both views agree on the truth
     _patch_ideal(runner, obs, rig, pose, shape, root)
@@ -135,14 +137,14 @@ def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, vie
 
 
 @pytest.mark.parametrize("views", [("left",), ("left", "right")])
-def test_keypoint_root_ignores_a_collapsed_camera_scale(models, checkpoint, rig, views):
+def test_keypoint_placement_ignores_a_collapsed_camera_scale(models, checkpoint, rig, views):
     """The failure seen with a CPU-trained net: right pose and shape, weak-perspective scale 27x too small.
     'camera' puts the hand ~10 m away; 'keypoints' places it on the detection's pixels, at the true root."""
     pose, shape, root, kps = _hand(models, "right", seed=11)
     obs = _observation(rig, kps, "right", views)
     found = {}
     for source in ("keypoints", "camera"):
-        runner = build_handnet_runner(str(checkpoint), "cpu", rig, root_source=source)
+        runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=source)
         with torch.no_grad():
             runner.net.stereo.fc.weight.zero_()
         _patch_ideal(runner, obs, rig, pose, shape, root)
@@ -154,9 +156,9 @@ def test_keypoint_root_ignores_a_collapsed_camera_scale(models, checkpoint, rig,
     np.testing.assert_allclose(found["keypoints"], root, atol=1e-4)
 
 
-def test_unknown_root_source_is_an_error(checkpoint):
-    with pytest.raises(ValueError, match="root_source"):
-        build_handnet_runner(str(checkpoint), "cpu", root_source="weak")
+def test_unknown_placement_is_an_error(checkpoint):
+    with pytest.raises(ValueError, match="placement"):
+        build_handnet_runner(str(checkpoint), "cpu", placement="weak")
 
 
 def test_crop_camera_equals_the_training_crop_camera(models, rig):
@@ -209,3 +211,45 @@ def test_cuda_half_matches_cpu(checkpoint, models, rig):
     gpu = gpu_runner.predict(obs)
     np.testing.assert_allclose(gpu.views[0].pose, cpu.views[0].pose, atol=2e-2)
     np.testing.assert_allclose(gpu.state.transl_m, cpu.state.transl_m, rtol=2e-2, atol=5e-3)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_keypoint_placement_turns_a_wrong_global_rotation_onto_the_stereo_keypoints(models, checkpoint, rig, side):
+    """Right articulation and shape, global rotation 60 degrees off: with the triangulated keypoints of a stereo
+    observation 'keypoints' returns the true hand; 'camera' keeps the wrong rotation."""
+    pose, shape, root, kps = _hand(models, side, seed=13)
+    obs = dataclasses.replace(_observation(rig, kps, side), keypoints_cam_m=kps.astype(np.float32))
+    wrong = pose.copy()
+    wrong[:3] = (Rotation.from_rotvec([0.0, np.pi / 3, 0.0]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
+    found = {}
+    for placement in ("keypoints", "camera"):
+        runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=placement)
+        with torch.no_grad():
+            runner.net.stereo.fc.weight.zero_()
+        _patch_ideal(runner, obs, rig, wrong, shape, root)
+        state = runner.predict(obs).state
+        found[placement] = models[side](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
+                                        torch.tensor(state.transl_m[None])).keypoints_m[0].detach().numpy()
+    np.testing.assert_allclose(found["keypoints"], kps, atol=1e-4)
+    assert np.abs(found["camera"] - kps).max() > 0.03
+
+
+def test_keypoint_placement_turns_a_mono_view_onto_its_world_landmarks(models, checkpoint, rig):
+    """One view with MediaPipe-like world landmarks (metric, hand-centred, that camera's axes): the wrong global
+    rotation is turned onto them and the hand lands on the truth."""
+    pose, shape, root, kps = _hand(models, "left", seed=17)
+    cam = rig.right
+    kps_cam = kps @ cam.T_cam_left[:3, :3].T + cam.T_cam_left[:3, 3]
+    det = make_detection(project(kps_cam, cam.K).astype(np.float32), 0.9, "left", DET_CFG,
+                         (kps_cam - kps_cam.mean(0)).astype(np.float32))
+    rng = np.random.default_rng(0)
+    obs = HandObservation(0, 0, None, det, None, None, True, (rng.uniform(-1, 1, (S, S, 3)).astype(np.float32),),
+                          (rng.uniform(-1, 1, (21, S, S)).astype(np.float32),))
+    wrong = pose.copy()
+    wrong[:3] = (Rotation.from_rotvec([0.5, 0.0, 0.8]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
+    runner = build_handnet_runner(str(checkpoint), "cpu", rig)
+    _patch_ideal(runner, obs, rig, wrong, shape, root)
+    state = runner.predict(obs).state
+    found = models["left"](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
+                           torch.tensor(state.transl_m[None])).keypoints_m[0].detach().numpy()
+    np.testing.assert_allclose(found, kps, atol=1e-4)
