@@ -136,22 +136,28 @@ def test_ideal_outputs_round_trip_to_the_hand(models, checkpoint, rig, side, vie
     np.testing.assert_allclose(posed.keypoints_m[0].detach().numpy(), kps, atol=1e-4)
 
 
+def _placed(models, checkpoint, rig, obs, placement: str, pose, shape, root, scale_div: float = 1.0) -> np.ndarray:
+    """(21, 3) keypoints of the hand the runner returns for ideal outputs of (pose, shape, root), weak-perspective
+    scale divided by ``scale_div``; stereo fusion weights 0.5."""
+    runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=placement)
+    with torch.no_grad():
+        runner.net.stereo.fc.weight.zero_()
+    _patch_ideal(runner, obs, rig, pose, shape, root)
+    runner._forward(obs, False).cam[:, 2] /= scale_div
+    state = runner.predict(obs).state
+    return models["left" if state.is_left else "right"](
+        torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
+        torch.tensor(state.transl_m[None])).keypoints_m[0].detach().numpy()
+
+
 @pytest.mark.parametrize("views", [("left",), ("left", "right")])
 def test_keypoint_placement_ignores_a_collapsed_camera_scale(models, checkpoint, rig, views):
     """The failure seen with a CPU-trained net: right pose and shape, weak-perspective scale 27x too small.
     'camera' puts the hand ~10 m away; 'keypoints' places it on the detection's pixels, at the true root."""
     pose, shape, root, kps = _hand(models, "right", seed=11)
     obs = _observation(rig, kps, "right", views)
-    found = {}
-    for source in ("keypoints", "camera"):
-        runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=source)
-        with torch.no_grad():
-            runner.net.stereo.fc.weight.zero_()
-        _patch_ideal(runner, obs, rig, pose, shape, root)
-        runner._forward(obs, False).cam[:, 2] /= 27
-        state = runner.predict(obs).state
-        found[source] = models["right"](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
-                                        torch.tensor(state.transl_m[None])).keypoints_m[0, 0].detach().numpy()
+    found = {p: _placed(models, checkpoint, rig, obs, p, pose, shape, root, scale_div=27)[0]
+             for p in ("keypoints", "camera")}
     assert found["camera"][2] > 5 * root[2]
     np.testing.assert_allclose(found["keypoints"], root, atol=1e-4)
 
@@ -221,15 +227,7 @@ def test_keypoint_placement_turns_a_wrong_global_rotation_onto_the_stereo_keypoi
     obs = dataclasses.replace(_observation(rig, kps, side), keypoints_cam_m=kps.astype(np.float32))
     wrong = pose.copy()
     wrong[:3] = (Rotation.from_rotvec([0.0, np.pi / 3, 0.0]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
-    found = {}
-    for placement in ("keypoints", "camera"):
-        runner = build_handnet_runner(str(checkpoint), "cpu", rig, placement=placement)
-        with torch.no_grad():
-            runner.net.stereo.fc.weight.zero_()
-        _patch_ideal(runner, obs, rig, wrong, shape, root)
-        state = runner.predict(obs).state
-        found[placement] = models[side](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
-                                        torch.tensor(state.transl_m[None])).keypoints_m[0].detach().numpy()
+    found = {p: _placed(models, checkpoint, rig, obs, p, wrong, shape, root) for p in ("keypoints", "camera")}
     np.testing.assert_allclose(found["keypoints"], kps, atol=1e-4)
     assert np.abs(found["camera"] - kps).max() > 0.03
 
@@ -247,9 +245,4 @@ def test_keypoint_placement_turns_a_mono_view_onto_its_world_landmarks(models, c
                           (rng.uniform(-1, 1, (21, S, S)).astype(np.float32),))
     wrong = pose.copy()
     wrong[:3] = (Rotation.from_rotvec([0.5, 0.0, 0.8]) * Rotation.from_rotvec(pose[:3])).as_rotvec()
-    runner = build_handnet_runner(str(checkpoint), "cpu", rig)
-    _patch_ideal(runner, obs, rig, wrong, shape, root)
-    state = runner.predict(obs).state
-    found = models["left"](torch.tensor(state.pose[None]), torch.tensor(state.shape[None]),
-                           torch.tensor(state.transl_m[None])).keypoints_m[0].detach().numpy()
-    np.testing.assert_allclose(found, kps, atol=1e-4)
+    np.testing.assert_allclose(_placed(models, checkpoint, rig, obs, "keypoints", wrong, shape, root), kps, atol=1e-4)
