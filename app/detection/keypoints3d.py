@@ -34,6 +34,14 @@ def undistort_px(view: CameraView, keypoints_px: np.ndarray) -> np.ndarray:
     return np.asarray(undistort_points(px, view.K, view.dist, output="pixels"), dtype=np.float64)
 
 
+def world_landmarks_in_left_axes(view: CameraView, world_landmarks_m: np.ndarray | None) -> np.ndarray | None:
+    """MediaPipe's world landmarks (21, 3) metres, hand-centred, in ``view``'s camera axes -> (21, 3) float64
+    in the left camera's axes (rotation only: they have no position), or None when there are none."""
+    if world_landmarks_m is None:
+        return None
+    return np.asarray(world_landmarks_m, np.float64) @ view.T_cam_left[:3, :3]
+
+
 def drop_outliers(residual_px: np.ndarray, min_px: float, factor: float) -> np.ndarray:
     """(N,) bool mask of inliers: residual <= max(min_px, factor x median residual) (robust to a few bad
     keypoints, scale-free for blurry far hands)."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from app.config import HandModelConfig
-from app.detection.keypoints3d import undistort_px
+from app.detection.keypoints3d import undistort_px, world_landmarks_in_left_axes
 from app.geometry.rotations import matrix_to_axis_angle
 from app.reconstruction import initialise as ini
 from app.reconstruction.fit_config import FitConfig
@@ -318,10 +318,7 @@ def observation_arrays(obs: HandObservation, calib: StereoCalibration) -> dict:
     """fit_keypoints' keyword arrays from an observation: undistorted pixels and P per seeing view, the 3D
     keypoints and residuals, and (mono only) the seeing view's world landmarks."""
     pairs = [(view, det) for view, det in ((calib.left, obs.left), (calib.right, obs.right)) if det is not None]
-    world = None
-    if obs.is_mono and pairs[0][1].world_landmarks_m is not None:
-        # world landmarks use the seeing camera's axes; turn them into the left camera's
-        world = pairs[0][1].world_landmarks_m.astype(np.float64) @ pairs[0][0].T_cam_left[:3, :3]
+    world = world_landmarks_in_left_axes(pairs[0][0], pairs[0][1].world_landmarks_m) if obs.is_mono else None
     return dict(keypoints_cam_m=obs.keypoints_cam_m,
                 keypoints_px_per_view=[undistort_px(view, det.keypoints_px) for view, det in pairs],
                 P_per_view=[view.P for view, _ in pairs], world_landmarks_m=world, residual_px=obs.residual_px)

@@ -34,18 +34,12 @@ import torch
 
 from app.config import HandModelConfig
 from app.detection.config import DetectionConfig
-from app.detection.crop import apply_affine, crop_intrinsics, cut_crop
 from app.detection.keypoints3d import undistort_px
 from app.detection.stereo import make_detection
-from app.pipeline.refinement import rescale_affine
+from app.pipeline.refinement import TargetBuilder
+from app.reconstruction import refine, segmentation
 from app.reconstruction.fit import FitConfig, build_fitter, fit_keypoints
 from app.reconstruction.refine import RefineResult, ViewTarget, build_refiner, refine_preset
-from app.reconstruction.segmentation import (
-    ColourSegmentationConfig,
-    build_segmentation_target,
-    cut_at_wrist,
-    mesh_silhouette_mask,
-)
 from app.render import HardRasterConfig, hard_rasterize
 from app.types import CameraView, HandDetection, HandMesh, HandObservation, StereoFrame
 from models.eval.methods import MethodOptions, detect_padded, nearest_index
@@ -107,19 +101,13 @@ class RefineStep:
 
     def __init__(self, iterations: int, hand_models: dict, crop_size_px: int):
         cfg = refine_preset("scaled", iterations=iterations, compile=False)
-        self.size_px = cfg.render_size_px
-        self.scale = cfg.render_size_px / crop_size_px
+        self.targets = TargetBuilder(segmentation, refine, cfg.render_size_px, crop_size_px)
         self.refiners = {side == "left": build_refiner(cfg, model) for side, model in hand_models.items()}
 
     def target(self, mesh: HandMesh, view: SeenView) -> ViewTarget:
-        """The ViewTarget of one view: crop camera, mesh seed, colour segmentation of the crop."""
-        A = rescale_affine(view.det.crop_from_image, self.scale)
-        K_crop = crop_intrinsics(view.K, A)
-        seed = mesh_silhouette_mask(mesh.verts_m, mesh.faces, K_crop, view.T_cam_left, self.size_px)
-        segment = build_segmentation_target(ColourSegmentationConfig())
-        mask = segment(cut_crop(view.image, A, self.size_px), seed)
-        mask = cut_at_wrist(mask, apply_affine(A, view.det.keypoints_px), seed)
-        return ViewTarget(np.asarray(mask, np.float32), K_crop, view.T_cam_left)
+        """The ViewTarget of one view: crop camera, mesh seed, colour segmentation of the crop (a fresh colour
+        model per sample: evaluation samples are independent)."""
+        return self.targets.colour_target(mesh, view.det, view, view.image, self.targets.new_segmenter())
 
     def __call__(self, mesh: HandMesh, views: list[SeenView]) -> RefineResult:
         targets = [self.target(mesh, v) for v in views]

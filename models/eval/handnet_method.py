@@ -25,10 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from app.detection.crop import crop_intrinsics
 from app.detection.stereo import crop_and_heatmap
-from app.pipeline.refinement import rescale_affine, resize_mask
-from app.reconstruction.refine import ViewTarget
 from app.types import CameraView, HandMesh, HandObservation, StereoCalibration, StereoFrame
 from models.eval.fit_methods import (
     VIEWS,
@@ -56,14 +53,9 @@ class MaskRefineStep(RefineStep):
     """``fit+refine``'s refinement with HandNet's segmentation as each view's target. masks: per seeing view
     (S, S) float32 probabilities in that view's (possibly mirrored) detection crop."""
 
-    def mask_target(self, mask: np.ndarray, view: SeenView) -> ViewTarget:
-        """The ViewTarget of one view: its detection crop at the render size, HandNet's mask as the target."""
-        A = rescale_affine(view.det.crop_from_image, self.scale)
-        return ViewTarget(resize_mask(mask, self.size_px), crop_intrinsics(view.K, A), view.T_cam_left)
-
     def refine_with_masks(self, mesh: HandMesh, views: list[SeenView], masks: list[np.ndarray]):
         """Refine ``mesh`` towards the views' HandNet masks (one per view, same order) -> RefineResult."""
-        targets = [self.mask_target(m, v) for m, v in zip(masks, views, strict=True)]
+        targets = [self.targets.mask_target(m, v.det, v) for m, v in zip(masks, views, strict=True)]
         return self.refiners[mesh.state.is_left].refine(mesh, targets)
 
 
@@ -78,7 +70,7 @@ class HandNetMethod(FitMethod):
             raise HandNetEvalError("--method handnet / handnet+refine needs --checkpoint PATH (a .pt written by "
                                    "`python -m models.train`)")
         super().__init__(opts, refine=False)
-        ckpt = load_checkpoint(opts.checkpoint)
+        ckpt = load_checkpoint(opts.checkpoint)  # the hand model is checked before the runner builds it
         self._check_hand_model(ckpt.hand_model)
         self.runner = build_handnet_runner(opts.checkpoint, "cpu")
         self.det_cfg = dataclasses.replace(self.det_cfg, network_inputs=True, **ckpt.network_inputs())

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from app.detection.crop import crop_intrinsics
-from app.detection.keypoints3d import undistort_px
+from app.detection.keypoints3d import undistort_px, world_landmarks_in_left_axes
 from app.detection.mirror import is_mirrored
 from app.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle, mirror_axis_angle
 from app.geometry.weak_perspective import weak_perspective_to_translation
@@ -106,6 +106,17 @@ def crop_view(det: HandDetection, K: np.ndarray, T_cam_left: np.ndarray, crop_si
     f = (abs(K_pos[0, 0]) + K_pos[1, 1]) / 2
     K_V = np.array([[f, 0.0, c], [0.0, f, c], [0.0, 0.0, 1.0]])
     return CropView(K_V, R_pp, mirrored, np.linalg.inv(T_cam_left))
+
+
+def palm_rotation(kp_m: np.ndarray, root_m: np.ndarray, points_m: np.ndarray) -> np.ndarray | None:
+    """(3, 3) Kabsch rotation about the root taking the predicted keypoints ``kp_m`` (21, 3) onto ``points_m``
+    (21, 3, NaN rows missing; only their shape and orientation count) on the palm, or None when fewer than three
+    keypoints are valid."""
+    try:
+        R, _ = align_to_points(kp_m, root_m, np.asarray(points_m, np.float64))
+    except ValueError:
+        return None
+    return R
 
 
 def crop_box(crop_size: int) -> np.ndarray:
@@ -195,10 +206,9 @@ class HandNetRunner:
             if cam is None:
                 out.append((name, None, None, None))
                 continue
-            world = det.world_landmarks_m
-            world = None if world is None else world.astype(np.float64) @ cam.T_cam_left[:3, :3]
             out.append((name, crop_view(det, cam.K, cam.T_cam_left, self.crop_size),
-                        (cam.P, undistort_px(cam, det.keypoints_px)), world))
+                        (cam.P, undistort_px(cam, det.keypoints_px)),
+                        world_landmarks_in_left_axes(cam, det.world_landmarks_m)))
         return out
 
     def _placed(self, state: HandState, pixels: list, points_m: np.ndarray | None = None) -> HandState:
@@ -210,28 +220,18 @@ class HandNetRunner:
             return state
         model = self.hand_models["left" if state.is_left else "right"]
         pose = state.pose.astype(np.float64)
-        if points_m is not None:
-            pose = self._turned(model, pose, state.shape, points_m)
+        shape_t = torch.as_tensor(state.shape[None])
         with torch.no_grad():
-            kp = model(torch.as_tensor(pose[None], dtype=torch.float32),
-                       torch.as_tensor(state.shape[None])).keypoints_m[0]
-        t = translation_from_pixels(kp.cpu().numpy().astype(np.float64), pixels)
+            kp = model(torch.as_tensor(state.pose[None]), shape_t).keypoints_m[0].cpu().numpy().astype(np.float64)
+            root = model.rest_joints(shape_t)[0, 0].cpu().numpy().astype(np.float64) if points_m is not None else None
+        R = None if points_m is None else palm_rotation(kp, root, points_m)
+        if R is not None:
+            # global rotation turns the hand about its root joint, which it leaves in place: turning the
+            # keypoints directly equals re-posing the model with the turned rotation
+            pose = np.concatenate([matrix_to_axis_angle(R @ axis_angle_to_matrix(pose[:3])), pose[3:]])
+            kp = (kp - root) @ R.T + root
+        t = translation_from_pixels(kp, pixels)
         return dataclasses.replace(state, pose=pose.astype(np.float32), transl_m=t.astype(np.float32))
-
-    @staticmethod
-    def _turned(model, pose: np.ndarray, shape: np.ndarray, points_m: np.ndarray) -> np.ndarray:
-        """pose with its global rotation pre-multiplied by the Kabsch rotation of the predicted palm onto the
-        triangulated one (about the wrist, which global rotation leaves in place); unchanged when fewer than three
-        keypoints are valid."""
-        with torch.no_grad():
-            shape_t = torch.as_tensor(shape[None])
-            kp = model(torch.as_tensor(pose[None], dtype=torch.float32), shape_t).keypoints_m[0].cpu().numpy()
-            root = model.rest_joints(shape_t)[0, 0].cpu().numpy()
-        try:
-            R, _ = align_to_points(kp.astype(np.float64), root.astype(np.float64), points_m.astype(np.float64))
-        except ValueError:
-            return pose
-        return np.concatenate([matrix_to_axis_angle(R @ axis_angle_to_matrix(pose[:3])), pose[3:]])
 
     def _state(self, pose_V, shape, cam, view: CropView, is_left: bool) -> HandState:
         pose, root = to_left_camera(pose_V, root_in_view(cam, view, self.crop_size), view)

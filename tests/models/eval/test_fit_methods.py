@@ -120,9 +120,10 @@ def test_refinement_targets_are_the_true_silhouette_in_each_crop(methods, seed, 
         cam = getattr(RIG, name)
         view = SeenView(image, getattr(obs, name), cam)
         target = method.refine.target(mesh, view)
-        K_crop = crop_intrinsics(cam.K, rescale_affine(view.det.crop_from_image, method.refine.scale))
+        builder = method.refine.targets
+        K_crop = crop_intrinsics(cam.K, rescale_affine(view.det.crop_from_image, builder.scale))
         np.testing.assert_allclose(target.K, K_crop)
-        truth = mesh_silhouette_mask(sample.verts_cam_m, mesh.faces, K_crop, cam.T_cam_left, method.refine.size_px)
+        truth = mesh_silhouette_mask(sample.verts_cam_m, mesh.faces, K_crop, cam.T_cam_left, builder.size_px)
         assert truth.sum() > 500 and mask_iou(target.mask > 0.5, truth) > 0.95
 
 

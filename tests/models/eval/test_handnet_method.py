@@ -124,10 +124,10 @@ def test_refinement_targets_are_the_network_masks(methods, hand_sample):
     pred = refine.runner.predict(obs, sample.calibration, segment=True)
     for name, img, vp in zip(("left", "right"), sample.images, pred.views, strict=True):
         view = SeenView(img, getattr(obs, name), getattr(sample.calibration, name))
-        target = refine.refine.mask_target(vp.mask, view)
-        assert target.mask.shape == (refine.refine.size_px,) * 2
-        np.testing.assert_allclose(target.mask, resize_mask(vp.mask, refine.refine.size_px))
-        K = crop_intrinsics(view.K, rescale_affine(view.det.crop_from_image, refine.refine.scale))
+        target = refine.refine.targets.mask_target(vp.mask, view.det, view)
+        assert target.mask.shape == (refine.refine.targets.size_px,) * 2
+        np.testing.assert_allclose(target.mask, resize_mask(vp.mask, refine.refine.targets.size_px))
+        K = crop_intrinsics(view.K, rescale_affine(view.det.crop_from_image, refine.refine.targets.scale))
         np.testing.assert_allclose(target.K, K)
 
 
